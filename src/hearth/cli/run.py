@@ -1,0 +1,86 @@
+"""``hearth run MODEL [PROMPT]``: one answer, or an interactive chat without a prompt."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run a model: answer PROMPT, or chat when no prompt is given",
+        description="Stream the model's answer to PROMPT (read from stdin when piped). Without a "
+        "prompt, start an interactive chat (/? for help). Catalog models are pulled when missing.",
+    )
+    parser.add_argument("model")
+    parser.add_argument("prompt", nargs="*", help="the prompt (joined with spaces)")
+    parser.add_argument("--system", help="system prompt for this run")
+    parser.add_argument("--format", help='"json" or a JSON schema (as text) the answer must follow')
+    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                        help="model option, e.g. temperature=0 num_ctx=4096 (repeatable)")
+    parser.add_argument("--verbose", action="store_true", help="print timings and tokens/s")
+    parser.set_defaults(handler=handle)
+
+
+def parse_format(text: str | None):
+    import json
+
+    from hearth.errors import InvalidRequest
+
+    if not text or text == "json":
+        return text
+    try:
+        schema = json.loads(text)
+    except ValueError:
+        raise InvalidRequest('--format must be "json" or a JSON schema') from None
+    if not isinstance(schema, dict):
+        raise InvalidRequest("--format JSON schema must be an object")
+    return schema
+
+
+def read_piped_prompt(prompt: str) -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        return prompt
+    piped = sys.stdin.read()
+    if piped.strip():
+        return f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
+    return prompt
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hearth.api.types import ChatRequest, Message, Options
+    from hearth.cli.output import ProgressPrinter
+    from hearth.cli.streaming import parse_option_flags, print_timings, stream_to_stdout
+    from hearth.errors import ModelNotFound
+    from hearth.runtime import Runtime
+
+    runtime = Runtime()
+    options = Options(**parse_option_flags(args.option))
+    fmt = parse_format(args.format)
+    prompt = read_piped_prompt(" ".join(args.prompt))
+    try:
+        runtime.get_model(args.model)
+    except ModelNotFound:
+        with ProgressPrinter() as progress:
+            runtime.ensure_model(args.model, progress)
+    if not prompt:
+        if not sys.stdin.isatty():
+            # Piped but empty: nothing to answer and no terminal to chat on.
+            from hearth.errors import InvalidRequest
+
+            raise InvalidRequest("no prompt given and stdin is empty")
+        from hearth.cli.chat import ChatSession
+
+        return ChatSession(runtime, args.model, options, args.system, fmt, args.verbose).loop()
+    messages = []
+    if args.system:
+        messages.append(Message(role="system", content=args.system))
+    messages.append(Message(role="user", content=prompt))
+    request = ChatRequest(model=args.model, messages=messages, options=options, format=fmt)
+    final = stream_to_stdout(runtime.chat(request), lambda c: c.message.content)
+    print()
+    if args.verbose:
+        print_timings(final)
+    runtime.close()
+    return 0

@@ -1,0 +1,169 @@
+"""Every setting hearth reads, one function each, read at call time.
+
+Settings come from HEARTH_* environment variables. Each is declared once in ``SETTINGS`` with
+its default and a one-line description; ``hearth config`` prints them all. Reading at call
+time (never at import) lets tests and long-running servers see changes without reloads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    description: str
+    secret: bool = False
+
+    def raw(self) -> str:
+        value = os.environ.get(self.env, "")
+        return value if value.strip() else self.default
+
+
+SETTINGS: dict[str, Setting] = {
+    s.env: s
+    for s in [
+        Setting("HEARTH_HOME", "~/.hearth", "Folder for models, blobs and settings."),
+        Setting("HEARTH_HOST", "127.0.0.1:11435", "Address the server binds and the CLI calls."),
+        Setting("HEARTH_KEEP_ALIVE", "5m", "How long an idle model stays loaded (e.g. 30s, 5m, 1h, -1)."),
+        Setting("HEARTH_NUM_PARALLEL", "4", "Requests decoded together per loaded model."),
+        Setting("HEARTH_MAX_QUEUE", "512", "Requests allowed to wait before the server answers 503."),
+        Setting("HEARTH_CONTEXT_LENGTH", "4096", "Default context window (num_ctx), capped at the model's own."),
+        Setting("HEARTH_NUM_THREAD", "", "CPU threads for generation (default: all cores)."),
+        Setting("HEARTH_ORIGINS", "", "Extra browser origins allowed by CORS, comma-separated."),
+        Setting("HEARTH_ALLOWED_HOSTS", "", "Extra Host header names the server accepts, comma-separated."),
+        Setting("HEARTH_API_KEY", "", "If set, clients must send 'Authorization: Bearer KEY'.", secret=True),
+        Setting("HEARTH_OFFLINE", "0", "1 refuses every network download and remote provider call."),
+        Setting("HEARTH_LICENSE_POLICY", "", "TOML file of allowed and denied licenses."),
+        Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
+    ]
+}
+
+
+def _raw(env: str) -> str:
+    return SETTINGS[env].raw()
+
+
+def _int(env: str, minimum: int = 0) -> int:
+    from hearth.errors import InvalidRequest
+
+    text = _raw(env)
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidRequest(f"{env} must be a whole number, not '{text}'") from None
+    if value < minimum:
+        raise InvalidRequest(f"{env} must be at least {minimum}, not {value}")
+    return value
+
+
+def _flag(env: str) -> bool:
+    return _raw(env).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(env: str) -> list[str]:
+    return [item.strip() for item in _raw(env).split(",") if item.strip()]
+
+
+def home() -> Path:
+    return Path(os.path.expanduser(_raw("HEARTH_HOME"))).resolve()
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def host() -> str:
+    """``host:port`` with scheme stripped; a bare port or host gets the default for the other."""
+    text = _raw("HEARTH_HOST").strip()
+    for prefix in ("http://", "https://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.rstrip("/")
+    if text.isdigit():
+        return f"127.0.0.1:{text}"
+    if ":" not in text or text.endswith("]"):
+        return f"{text}:11435"
+    return text
+
+
+def keep_alive_seconds() -> float:
+    return parse_duration(_raw("HEARTH_KEEP_ALIVE"))
+
+
+def num_parallel() -> int:
+    return _int("HEARTH_NUM_PARALLEL", minimum=1)
+
+
+def max_queue() -> int:
+    return _int("HEARTH_MAX_QUEUE", minimum=1)
+
+
+def context_length() -> int:
+    return _int("HEARTH_CONTEXT_LENGTH", minimum=16)
+
+
+def num_thread() -> int:
+    if not _raw("HEARTH_NUM_THREAD"):
+        return max(1, os.cpu_count() or 1)
+    return _int("HEARTH_NUM_THREAD", minimum=1)
+
+
+def origins() -> list[str]:
+    return _list("HEARTH_ORIGINS")
+
+
+def allowed_hosts() -> list[str]:
+    return _list("HEARTH_ALLOWED_HOSTS")
+
+
+def api_key() -> str:
+    return _raw("HEARTH_API_KEY")
+
+
+def offline() -> bool:
+    return _flag("HEARTH_OFFLINE")
+
+
+def license_policy_path() -> Path | None:
+    text = _raw("HEARTH_LICENSE_POLICY")
+    return Path(os.path.expanduser(text)) if text else None
+
+
+def debug() -> bool:
+    return _flag("HEARTH_DEBUG")
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Ollama-style durations: seconds as a number, or '300ms', '30s', '5m', '1h'; negative = forever."""
+    from hearth.errors import InvalidRequest
+
+    if isinstance(text, (int, float)):
+        return float("inf") if text < 0 else float(text)
+    value = text.strip().lower()
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        for suffix in ("ms", "s", "m", "h"):
+            if value.endswith(suffix):
+                number = float(value[: -len(suffix)]) * units[suffix]
+                break
+        else:
+            number = float(value)
+    except ValueError:
+        raise InvalidRequest(f"invalid duration '{text}': use e.g. 30s, 5m, 1h or -1") from None
+    return float("inf") if number < 0 else number
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, value shown to the user, description) for every setting; secrets redacted."""
+    rows = []
+    for setting in SETTINGS.values():
+        value = setting.raw()
+        if setting.secret and value:
+            value = "***** (set)"
+        rows.append((setting.env, value, setting.description))
+    return rows

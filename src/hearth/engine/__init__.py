@@ -1,0 +1,1 @@
+"""The llama.cpp engine. Nothing outside this package imports ``llama_cpp``."""

@@ -1,0 +1,226 @@
+"""llama.cpp through llama-cpp-python, behind hearth's small engine contract:
+``load / tokenize / detokenize / generate / close``.
+
+``Llama.generate`` already keeps the KV cache of the previous prompt and re-evaluates only
+what changed, which makes an interactive chat's next turn cheap; we add Ollama's options,
+stop strings, end-of-generation tokens, context limits and Ollama-style timings.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hearth.engine.settings import LoadSettings, SamplingSettings
+from hearth.engine.stops import StopMatcher
+from hearth.errors import ContextOverflow, EngineError
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    prompt_cached: int = 0
+    prompt_eval_ns: int = 0
+    eval_count: int = 0
+    eval_ns: int = 0
+
+    @property
+    def prompt_evaluated(self) -> int:
+        return self.prompt_tokens - self.prompt_cached
+
+
+@dataclass
+class EngineChunk:
+    text: str
+    done: bool = False
+    done_reason: str | None = None
+    stats: GenerationStats | None = None
+    tokens: list[int] | None = None
+
+
+class LlamaEngine:
+    def __init__(self, llm: Any, path: Path, settings: LoadSettings, load_ns: int) -> None:
+        self._llm = llm
+        self.path = path
+        self.settings = settings
+        self.load_ns = load_ns
+        self._pieces: dict[int, bytes] = {}
+
+    @classmethod
+    def load(cls, path: Path, settings: LoadSettings) -> LlamaEngine:
+        from llama_cpp import Llama
+
+        started = time.perf_counter_ns()
+        try:
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=settings.num_ctx,
+                n_batch=settings.num_batch,
+                n_ubatch=settings.num_batch,
+                n_threads=settings.num_thread,
+                n_threads_batch=settings.num_thread,
+                n_gpu_layers=settings.num_gpu,
+                use_mmap=settings.use_mmap,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EngineError(f"llama.cpp could not load {path.name}: {exc}") from exc
+        return cls(llm, path, settings, time.perf_counter_ns() - started)
+
+    # -- vocabulary -------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return self._llm.n_ctx()
+
+    def token_text(self, token: int, special: bool = False) -> str:
+        return self._piece(token, special).decode("utf-8", errors="replace")
+
+    @property
+    def bos_text(self) -> str:
+        bos = self._llm.token_bos()
+        return self.token_text(bos, special=True) if bos >= 0 else ""
+
+    @property
+    def eos_text(self) -> str:
+        eos = self._llm.token_eos()
+        return self.token_text(eos, special=True) if eos >= 0 else ""
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=parse_special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self._piece(t, False) for t in tokens).decode("utf-8", errors="replace")
+
+    def _piece(self, token: int, special: bool) -> bytes:
+        key = token if not special else -token - 1
+        piece = self._pieces.get(key)
+        if piece is None:
+            import llama_cpp
+
+            size = 64
+            while True:
+                buffer = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(self._llm._model.vocab, token, buffer, size, 0, special)
+                if n >= 0:
+                    break
+                size = -n  # llama.cpp answers with the size it needs
+            piece = buffer.raw[:n]
+            self._pieces[key] = piece
+        return piece
+
+    def _is_end_of_generation(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._llm._model.vocab, token))
+
+    # -- generation -------------------------------------------------------------------------
+
+    def check_fits(self, prompt_tokens: list[int]) -> None:
+        n_ctx = self.context_length
+        if len(prompt_tokens) >= n_ctx:
+            raise ContextOverflow(
+                f"the prompt is {len(prompt_tokens)} tokens but the context window (num_ctx) "
+                f"holds {n_ctx}; shorten the prompt or raise num_ctx"
+            )
+
+    def generate(
+        self,
+        prompt_tokens: list[int],
+        sampling: SamplingSettings,
+        *,
+        grammar: Any = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[EngineChunk]:
+        """Stream text pieces; the last chunk has ``done=True``, the reason and the stats."""
+        self.check_fits(prompt_tokens)
+        llm = self._llm
+        stats = GenerationStats(prompt_tokens=len(prompt_tokens))
+        stats.prompt_cached = self._cached_prefix(prompt_tokens)
+        llm.set_seed(sampling.effective_seed())
+        llm.last_n_tokens_size = sampling.repeat_last_n if sampling.repeat_last_n >= 0 else self.context_length
+        limit = self._token_limit(sampling.num_predict, len(prompt_tokens))
+        if limit == 0:
+            yield EngineChunk("", done=True, done_reason="length", stats=stats, tokens=[])
+            return
+        matcher = StopMatcher(sampling.stop)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generated: list[int] = []
+        reason = "stop"
+        started = time.perf_counter_ns()
+        first_token_at = 0
+        tokens = llm.generate(
+            prompt_tokens,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            typical_p=sampling.typical_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            presence_penalty=sampling.presence_penalty,
+            grammar=grammar,
+        )
+        try:
+            for token in tokens:
+                if not first_token_at:
+                    first_token_at = time.perf_counter_ns()
+                if self._is_end_of_generation(token):
+                    break
+                generated.append(token)
+                text = matcher.feed(decoder.decode(self._piece(token, False)))
+                if text:
+                    yield EngineChunk(text)
+                if matcher.stopped:
+                    break
+                if cancelled is not None and cancelled():
+                    reason = "cancelled"
+                    break
+                if len(generated) >= limit:
+                    # The context is full or num_predict is reached: say so, never crash.
+                    reason = "length"
+                    break
+        except RuntimeError as exc:
+            raise EngineError(f"llama.cpp failed while generating: {exc}") from exc
+        finally:
+            tokens.close()
+        ended = time.perf_counter_ns()
+        if not matcher.stopped:
+            tail = matcher.feed(decoder.decode(b"", final=True)) + matcher.flush()
+            if tail:
+                yield EngineChunk(tail)
+        first_token_at = first_token_at or ended
+        stats.prompt_eval_ns = first_token_at - started
+        stats.eval_count = len(generated)
+        stats.eval_ns = ended - first_token_at
+        yield EngineChunk("", done=True, done_reason=reason, stats=stats, tokens=generated)
+
+    def _token_limit(self, num_predict: int, prompt_length: int) -> int:
+        room = self.context_length - prompt_length
+        if num_predict is None or num_predict < 0:
+            return room
+        return max(0, min(num_predict, room))
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading prompt tokens the KV cache already holds (Llama.generate reuses them)."""
+        llm = self._llm
+        held = llm.n_tokens
+        if held == 0:
+            return 0
+        same = 0
+        for a, b in zip(llm.input_ids[:held].tolist(), tokens, strict=False):
+            if a != b:
+                break
+            same += 1
+        # Llama.generate replays one token when the whole prompt is cached, to refresh logits.
+        return min(same, len(tokens) - 1)
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()

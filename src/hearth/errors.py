@@ -1,0 +1,101 @@
+"""Expected failures.
+
+Every error a user can cause or meet in normal use is a ``HearthError``. Each one knows the
+HTTP status the server answers with and prints as one line in the CLI; only unexpected bugs
+produce a traceback (and only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every expected failure."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def cli_message(self) -> str:
+        return f"Error: {self.message}"
+
+
+class InvalidRequest(HearthError):
+    status_code = 400
+
+
+class InvalidModelName(InvalidRequest):
+    """A model name that breaks the naming rules (see names.py)."""
+
+
+class InvalidModelFile(HearthError):
+    """A file that is not a well-formed GGUF model; raised before llama.cpp sees it."""
+
+    status_code = 400
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path} is not a valid GGUF model: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class ModelfileError(InvalidRequest):
+    """A Modelfile that cannot be parsed; the message names the line."""
+
+    def __init__(self, line: int, problem: str, source: str = "Modelfile") -> None:
+        super().__init__(f"{source} line {line}: {problem}")
+        self.line = line
+
+
+class TemplateError(InvalidRequest):
+    """A chat template that cannot be rendered (bad syntax, or a blocked sandbox escape)."""
+
+
+class ContextOverflow(InvalidRequest):
+    """A prompt that does not fit the model's context window."""
+
+
+class ModelNotFound(HearthError):
+    status_code = 404
+
+    def __init__(self, name: object, hint: str = "") -> None:
+        message = f"model '{name}' not found"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+        self.name = str(name)
+
+
+class DigestMismatch(HearthError):
+    """Downloaded or uploaded bytes whose sha256 is not the one promised."""
+
+    status_code = 400
+
+
+class DownloadFailed(HearthError):
+    status_code = 502
+
+
+class StoreError(HearthError):
+    """The model store cannot be read or written (permissions, full disk)."""
+
+    status_code = 500
+
+
+class LicenseBlocked(HearthError):
+    status_code = 403
+
+
+class ServerBusy(HearthError):
+    status_code = 503
+
+    def __init__(self, message: str = "server busy, too many requests queued", retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EngineError(HearthError):
+    """llama.cpp refused or failed to load or run a model."""
+
+    status_code = 500

@@ -1,0 +1,104 @@
+"""``hearth.generate`` and ``hearth.chat``: the Python API, in-process, same types as the server.
+
+Catalog models are pulled on first use, like ``hearth run``. One runtime is kept per process
+so that repeated calls reuse the loaded model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from hearth.api.types import (
+    ChatRequest,
+    ChatResponse,
+    GenerateRequest,
+    GenerateResponse,
+    Message,
+    Options,
+)
+from hearth.runtime import Runtime
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def _get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime()
+    return _runtime
+
+
+def _options(options: Options | dict[str, Any] | None, extra: dict[str, Any]) -> Options:
+    base = options if isinstance(options, Options) else Options(**(options or {}))
+    return Options(**extra).merged_over(base) if extra else base
+
+
+def _collect(chunks: Iterator[Any], field: str) -> Any:
+    """Join a stream into its final response, with the whole text in it."""
+    parts: list[str] = []
+    last = None
+    for chunk in chunks:
+        parts.append(chunk.response if field == "response" else chunk.message.content)
+        last = chunk
+    assert last is not None
+    if field == "response":
+        return last.model_copy(update={"response": "".join(parts)})
+    return last.model_copy(update={"message": Message(role="assistant", content="".join(parts))})
+
+
+def _locked_stream(chunks: Iterator[Any]) -> Iterator[Any]:
+    with _lock:
+        yield from chunks
+
+
+def generate(
+    model: str,
+    prompt: str,
+    *,
+    stream: bool = False,
+    system: str | None = None,
+    format: str | dict[str, Any] | None = None,
+    raw: bool = False,
+    options: Options | dict[str, Any] | None = None,
+    **option_values: Any,
+) -> GenerateResponse | Iterator[GenerateResponse]:
+    """Complete ``prompt`` with ``model``. Keyword options are Ollama's (temperature=0, seed=1, ...).
+
+    Returns the final ``GenerateResponse`` (``.response`` holds the text), or an iterator of
+    chunks when ``stream=True``.
+    """
+    runtime = _get_runtime()
+    request = GenerateRequest(model=model, prompt=prompt, system=system, format=format, raw=raw,
+                              options=_options(options, option_values), stream=stream)
+    with _lock:
+        runtime.ensure_model(model)
+    chunks = _locked_stream(runtime.generate(request))
+    return chunks if stream else _collect(chunks, "response")
+
+
+def chat(
+    model: str,
+    messages: list[dict[str, Any] | Message],
+    *,
+    stream: bool = False,
+    format: str | dict[str, Any] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    options: Options | dict[str, Any] | None = None,
+    **option_values: Any,
+) -> ChatResponse | Iterator[ChatResponse]:
+    """Answer a conversation. ``messages`` are ``{"role": ..., "content": ...}`` dicts.
+
+    Returns the final ``ChatResponse`` (``.message.content`` holds the answer), or an iterator
+    of chunks when ``stream=True``.
+    """
+    runtime = _get_runtime()
+    parsed = [m if isinstance(m, Message) else Message(**m) for m in messages]
+    request = ChatRequest(model=model, messages=parsed, format=format, tools=tools,
+                          options=_options(options, option_values), stream=stream)
+    with _lock:
+        runtime.ensure_model(model)
+    chunks = _locked_stream(runtime.chat(request))
+    return chunks if stream else _collect(chunks, "message")
