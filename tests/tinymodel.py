@@ -23,15 +23,16 @@ DEFAULT_CHAT_TEMPLATE = (
 # SentencePiece marks a word start with U+2581 instead of a space.
 WORD_START = "\u2581"
 
-_WORDS = (
+_WORD_TEXT = (
     "the be to of and a in that have it for not on with he as you do at this but his by from "
     "they we say her she or an will my one all would there their what so up out if about who "
     "get which go me when make can like time no just him know take people into year your good "
     "some could them see other than then now look only come its over think also back after use "
     "two how our work first well way even new want because any these give day most us is are "
     "was were hello world sky blue green red sun moon cat dog tree water light fire model story "
-    "once upon there lived little happy The Hello Hi Once It I user assistant system"
-).split()
+    "once upon lived little happy The Hello Hi Once It I user assistant system"
+)
+_WORDS = tuple(_WORD_TEXT.split())
 _PUNCTUATION = list(".,!?;:'\"-()")
 
 # llama.cpp token types (llama_token_type / gguf.TokenType)
@@ -222,3 +223,13 @@ def write_truncated_copy(
             remaining -= len(chunk)
     return dst
 
+
+def write_tiny_embedding_model(
+    path: str | os.PathLike[str], *, pooling_type: int = 1, **kwargs: Any
+) -> Path:
+    """A tiny model whose GGUF names a pooling type (1 = mean, 2 = cls, 3 = last), so that
+    llama.cpp in embedding mode returns one vector per input instead of one per token."""
+    extra = dict(kwargs.pop("extra_metadata", None) or {})
+    extra["llama.pooling_type"] = pooling_type
+    kwargs.setdefault("name", "tiny-embed")
+    return write_tiny_model(path, extra_metadata=extra, **kwargs)

@@ -8,7 +8,7 @@ newer llama.cpp adds are looked up in the installed ``gguf`` package as a fallba
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 # ggml type id -> (name, elements per block, bytes per block)
 GGML_TYPES: dict[int, tuple[str, int, int]] = {
@@ -90,7 +90,7 @@ FILE_TYPES: dict[int, str] = {
 }
 
 
-@cache
+@lru_cache(maxsize=256)
 def ggml_type_info(type_id: int) -> tuple[str, int, int] | None:
     """(name, block size, type size) of a ggml type id, or None if no llama.cpp knows it."""
     known = GGML_TYPES.get(type_id)
@@ -113,7 +113,7 @@ def ggml_type_name(type_id: int) -> str:
     return info[0] if info else f"type{type_id}"
 
 
-@cache
+@lru_cache(maxsize=256)
 def file_type_name(file_type: int) -> str | None:
     """Name of a ``general.file_type`` value (e.g. 15 -> "Q4_K_M"), None if unknown."""
     known = FILE_TYPES.get(file_type)

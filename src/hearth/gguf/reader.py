@@ -18,9 +18,10 @@ import os
 import stat
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from hearth.errors import InvalidModelFile
+from hearth.gguf.cursor import ByteCursor
 from hearth.gguf.filetypes import ggml_type_info
 from hearth.gguf.info import VALUE_TYPE_NAMES, ArrayInfo, GGUFInfo, TensorInfo
 
@@ -32,7 +33,6 @@ HEADER_SIZE = 24  # magic, version, tensor_count, kv_count
 # Limits llama.cpp enforces too (gguf.cpp, ggml.h).
 MAX_DIMS = 4
 MAX_TENSOR_NAME_BYTES = 63  # GGML_MAX_NAME minus the terminating NUL
-MAX_STRING_LENGTH = 1 << 30
 MAX_ARRAY_LENGTH = 1 << 30
 INT64_MAX = (1 << 63) - 1
 
@@ -43,8 +43,6 @@ KEEP_ARRAY_VALUES = 1024
 # Smallest possible encodings, to refuse counts that the file could never hold.
 _MIN_KV_BYTES = 8 + 1 + 4 + 1  # key length, 1-byte key, value type, 1-byte value
 _MIN_TENSOR_BYTES = 8 + 1 + 4 + 8 + 4 + 8  # name length, 1-byte name, n_dims, 1 dim, type, offset
-
-_READ_CHUNK = 1 << 20
 
 _FLOAT32 = 6
 _STRING = 8
@@ -69,114 +67,6 @@ _I32 = _SCALARS[5]
 _U64 = _SCALARS[10]
 
 
-class _Cursor:
-    """Sequential reads over a file, each one checked against the file's size first."""
-
-    def __init__(self, fh: BinaryIO, path: Path, size: int) -> None:
-        self.fh = fh
-        self.path = path
-        self.size = size
-        self.pos = 0
-        self.buf = b""
-        self.buf_start = 0
-        # What is being read, for error messages; set by the parser as it goes.
-        self.context = "the header"
-
-    def error(self, problem: str) -> InvalidModelFile:
-        return InvalidModelFile(self.path, problem)
-
-    @property
-    def remaining(self) -> int:
-        return self.size - self.pos
-
-    def _window(self, n: int) -> int:
-        """Offset into ``self.buf`` of the ``n`` bytes at ``self.pos``, read in if needed."""
-        if n > self.size - self.pos:
-            raise self.error(
-                f"truncated: the file ends at byte {self.size}, inside {self.context} "
-                f"({n} bytes needed at byte {self.pos})"
-            )
-        offset = self.pos - self.buf_start
-        if offset >= 0 and offset + n <= len(self.buf):
-            return offset
-        try:
-            self.fh.seek(self.pos)
-            self.buf = self.fh.read(max(n, _READ_CHUNK))
-        except OSError as exc:
-            raise self.error(f"cannot read {self.context} at byte {self.pos}: {exc}") from exc
-        self.buf_start = self.pos
-        if len(self.buf) < n:
-            raise self.error(
-                f"truncated: the file shrank to {self.pos + len(self.buf)} bytes while "
-                f"reading {self.context}"
-            )
-        return 0
-
-    def unpack(self, fmt: struct.Struct) -> Any:
-        offset = self._window(fmt.size)
-        self.pos += fmt.size
-        return fmt.unpack_from(self.buf, offset)[0]
-
-    def unpack_many(self, fmt: str, count: int, item_size: int) -> tuple[Any, ...]:
-        offset = self._window(count * item_size)
-        self.pos += count * item_size
-        return struct.unpack_from(f"<{count}{fmt}", self.buf, offset)
-
-    def raw(self, n: int) -> bytes:
-        offset = self._window(n)
-        self.pos += n
-        return self.buf[offset : offset + n]
-
-    def skip(self, n: int) -> None:
-        if n > self.size - self.pos:
-            self._window(n)  # raises the truncation error
-        self.pos += n
-
-    def string_length(self) -> int:
-        start = self.pos
-        n = self.unpack(_U64)
-        if n > MAX_STRING_LENGTH:
-            raise self.error(
-                f"string length {n} at byte {start} ({self.context}) is over the "
-                f"{MAX_STRING_LENGTH}-byte limit"
-            )
-        if n > self.size - self.pos:
-            raise self.error(
-                f"string length {n} at byte {start} ({self.context}) is more than the "
-                f"{self.size - self.pos} bytes left in the file"
-            )
-        return n
-
-    def string_bytes(self) -> bytes:
-        return self.raw(self.string_length())
-
-    def skip_strings(self, count: int) -> None:
-        """Walk ``count`` strings, checking each length, without decoding them.
-
-        This is the hot loop for tokenizer arrays (~100k strings in a typical model), so it
-        works on the buffer with local variables instead of calling the methods above.
-        """
-        unpack = _U64.unpack_from
-        size = self.size
-        base_context = self.context
-        buf, start, pos = self.buf, self.buf_start, self.pos
-        for index in range(count):
-            offset = pos - start
-            if offset < 0 or offset + 8 > len(buf):
-                self.pos = pos
-                self.context = f"{base_context}, string {index}"
-                offset = self._window(8)
-                buf, start = self.buf, self.buf_start
-            (n,) = unpack(buf, offset)
-            if n > size - pos - 8 or n > MAX_STRING_LENGTH:
-                self.pos = pos
-                self.context = f"{base_context}, string {index}"
-                self.string_length()  # raises the precise error
-            pos += 8 + n
-        self.pos = pos
-        self.context = base_context
-
-
 def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     """Read and check a GGUF file's header, metadata and tensor table.
 
@@ -195,18 +85,16 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     if st.st_size == 0:
         raise InvalidModelFile(path, "file is empty")
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        fh = path.open("rb")
     except OSError as exc:
         raise InvalidModelFile(path, f"cannot read file: {exc.strerror or exc}") from None
-    try:
+    with fh:
         # The size is taken from the open file so that checks and reads agree.
         size = os.fstat(fh.fileno()).st_size
-        return _parse(_Cursor(fh, path, size))
-    finally:
-        fh.close()
+        return _parse(ByteCursor(fh, path, size))
 
 
-def _parse(cur: _Cursor) -> GGUFInfo:
+def _parse(cur: ByteCursor) -> GGUFInfo:
     magic = _peek(cur, 4)
     if magic != MAGIC:
         raise cur.error(f"not a GGUF file (magic {magic!r}, expected {MAGIC!r})")
@@ -241,7 +129,7 @@ def _parse(cur: _Cursor) -> GGUFInfo:
     )
 
 
-def _peek(cur: _Cursor, n: int) -> bytes:
+def _peek(cur: ByteCursor, n: int) -> bytes:
     try:
         cur.fh.seek(0)
         return cur.fh.read(n)
@@ -249,26 +137,27 @@ def _peek(cur: _Cursor, n: int) -> bytes:
         raise cur.error(f"cannot read file: {exc.strerror or exc}") from None
 
 
-def _check_counts(cur: _Cursor, tensor_count: int, kv_count: int) -> None:
-    left = cur.remaining
-    if tensor_count * _MIN_TENSOR_BYTES > left:
-        raise cur.error(
-            f"tensor count {tensor_count} is impossible: that many tensors need at least "
-            f"{tensor_count * _MIN_TENSOR_BYTES} bytes of header, but only {left} bytes follow"
+def _check_counts(cur: ByteCursor, tensor_count: int, kv_count: int) -> None:
+    need_tensors = tensor_count * _MIN_TENSOR_BYTES
+    need_kvs = kv_count * _MIN_KV_BYTES
+    if need_tensors > cur.remaining:
+        what, need = f"tensor count {tensor_count} is impossible: that many tensors", need_tensors
+    elif need_kvs > cur.remaining:
+        what, need = f"metadata count {kv_count} is impossible: that many key-value pairs", need_kvs
+    elif need_tensors + need_kvs > cur.remaining:
+        what, need = (
+            f"{tensor_count} tensors and {kv_count} metadata pairs",
+            need_tensors + need_kvs,
         )
-    if kv_count * _MIN_KV_BYTES > left:
-        raise cur.error(
-            f"metadata count {kv_count} is impossible: that many key-value pairs need at least "
-            f"{kv_count * _MIN_KV_BYTES} bytes of header, but only {left} bytes follow"
-        )
-    if tensor_count * _MIN_TENSOR_BYTES + kv_count * _MIN_KV_BYTES > left:
-        raise cur.error(
-            f"{tensor_count} tensors and {kv_count} metadata pairs cannot fit in the "
-            f"{left} bytes that follow the header"
-        )
+    else:
+        return
+    raise cur.error(
+        f"{what} need at least {need} bytes of header after byte {cur.pos}, but the file ends "
+        f"at byte {cur.size} (truncated or corrupt)"
+    )
 
 
-def _read_metadata(cur: _Cursor, kv_count: int) -> tuple[dict[str, Any], int]:
+def _read_metadata(cur: ByteCursor, kv_count: int) -> tuple[dict[str, Any], int]:
     metadata: dict[str, Any] = {}
     alignment = DEFAULT_ALIGNMENT
     for index in range(kv_count):
@@ -309,7 +198,7 @@ def _read_metadata(cur: _Cursor, kv_count: int) -> tuple[dict[str, Any], int]:
     return metadata, alignment
 
 
-def _read_array(cur: _Cursor, key: str) -> list[Any] | ArrayInfo:
+def _read_array(cur: ByteCursor, key: str) -> list[Any] | ArrayInfo:
     type_pos = cur.pos
     element_type = cur.unpack(_U32)
     if element_type == _ARRAY:
@@ -322,14 +211,15 @@ def _read_array(cur: _Cursor, key: str) -> list[Any] | ArrayInfo:
     length = cur.unpack(_U64)
     if length > MAX_ARRAY_LENGTH:
         raise cur.error(
-            f"array length {length} at byte {length_pos} (metadata key '{key}') is over the "
-            f"{MAX_ARRAY_LENGTH}-element limit"
+            f"array length {length} at byte {length_pos} (metadata key '{key}') is over "
+            f"llama.cpp's {MAX_ARRAY_LENGTH}-element limit"
         )
     item_size = 8 if element_type == _STRING else _SCALARS[element_type].size
     if length * item_size > cur.remaining:
         raise cur.error(
             f"array length {length} at byte {length_pos} (metadata key '{key}') needs at least "
-            f"{length * item_size} bytes, more than the {cur.remaining} bytes left in the file"
+            f"{length * item_size} bytes, more than the {cur.remaining} bytes left in the file "
+            "(truncated or corrupt)"
         )
     keep = length <= KEEP_ARRAY_VALUES
     if element_type == _STRING:
@@ -366,7 +256,7 @@ def _shortest_float32(value: float) -> float:
 
 
 def _read_tensor_infos(
-    cur: _Cursor, tensor_count: int
+    cur: ByteCursor, tensor_count: int
 ) -> list[tuple[str, tuple[int, ...], int, int, int, int]]:
     infos = []
     seen: set[str] = set()
@@ -421,7 +311,7 @@ def _read_tensor_infos(
 
 
 def _place_tensor(
-    cur: _Cursor,
+    cur: ByteCursor,
     data_offset: int,
     alignment: int,
     name: str,
