@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +31,7 @@ HEAVY = ("llama_cpp", "numpy", "pydantic", "jinja2", "fastapi", "uvicorn", "hugg
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$")
 
 
-def commands(home: Path, model: str) -> dict[str, list[str]]:
+def commands() -> dict[str, list[str]]:
     hearth = hearth_command()
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -38,11 +40,25 @@ def commands(home: Path, model: str) -> dict[str, list[str]]:
     }
 
 
-def time_once(command: list[str], home: Path) -> tuple[float, float]:
+def startup_env(home: Path, pycache: Path | None) -> dict[str, str]:
+    """HEARTH_HOME, plus a private bytecode cache where one is asked for.
+
+    A normal install has its modules compiled (pip writes the .pyc files); an environment with
+    PYTHONDONTWRITEBYTECODE=1 recompiles hearth's sources on every start instead. A private
+    PYTHONPYCACHEPREFIX gives the installed behaviour without writing into the source tree.
+    """
+    env = hearth_env(home)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def time_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     with OtherLoad() as load:
         started = time.perf_counter()
-        done = subprocess.run(command, env=hearth_env(home), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, check=False)
         elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: "
@@ -50,12 +66,12 @@ def time_once(command: list[str], home: Path) -> tuple[float, float]:
     return elapsed, load.share
 
 
-def import_costs(home: Path, repeats: int) -> list[dict]:
+def import_costs(env: dict[str, str], repeats: int) -> list[dict]:
     """Median self and cumulative import time per module over ``repeats`` runs, biggest first."""
     samples: dict[str, dict] = {}
     for _ in range(repeats):
         done = subprocess.run([sys.executable, "-X", "importtime", "-m", "hearth", "list"],
-                              env=hearth_env(home), stdin=subprocess.DEVNULL,
+                              env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, check=False)
         for line in done.stderr.splitlines():
             match = IMPORT_LINE.match(line)
@@ -81,13 +97,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--max-wait", type=float, default=30.0, metavar="SECONDS",
                         help="before each round, wait up to this long for idle CPUs (0: never)")
+    parser.add_argument("--no-pycache", action="store_true",
+                        help="keep the environment's bytecode settings (by default a private "
+                             "PYTHONPYCACHEPREFIX caches .pyc files, as an installed package has)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser.parse_args(argv)
 
 
 def report(results: dict) -> None:
     print(f"CLI start-up, {results['runs']} runs each after {results['warmup']} warm-up runs, "
-          f"interleaved ({results['hearth']})")
+          f"interleaved ({results['hearth']}; bytecode cache: {results['bytecode_cache']})")
     print(f"{'command':<16}  {'median s':>8}  {'min s':>6}  {'max s':>6}  "
           f"{'over floor s':>12}  {'target':>8}")
     floor = results["commands"]["python -c pass"]["median_s"]
@@ -113,12 +132,13 @@ def report(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with BenchHome(args.home) as home:
-        model, _ = home.ensure_model(args.model_file)
-        to_run = commands(home.path, model)
+    with BenchHome(args.home) as home, tempfile.TemporaryDirectory() as pycache:
+        home.ensure_model(args.model_file)
+        env = startup_env(home.path, None if args.no_pycache else Path(pycache))
+        to_run = commands()
         for _ in range(args.warmup):
             for command in to_run.values():
-                time_once(command, home.path)
+                time_once(command, env)
         times: dict[str, list[float]] = {name: [] for name in to_run}
         loads: list[float] = []
         for index in range(args.runs):
@@ -128,16 +148,19 @@ def main(argv: list[str] | None = None) -> int:
             names = list(to_run)
             names = names[index % len(names):] + names[:index % len(names)]
             for name in names:
-                elapsed, share = time_once(to_run[name], home.path)
+                elapsed, share = time_once(to_run[name], env)
                 times[name].append(elapsed)
                 loads.append(share)
-        imports = import_costs(home.path, args.importtime_runs)
+        import_costs(env, 1)  # fill the bytecode cache for `-m hearth` too
+        imports = import_costs(env, args.importtime_runs)
     results = {
         "benchmark": "cli_startup",
         "hearth": hearth_command(),
         "runs": args.runs,
         "warmup": args.warmup,
         "target_s": TARGET_S,
+        "bytecode_cache": "environment" if args.no_pycache else "private PYTHONPYCACHEPREFIX",
+        "env_dont_write_bytecode": bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
         "commands": {name: {"median_s": median(values), "min_s": min(values),
                             "max_s": max(values), "samples_s": values}
                      for name, values in times.items()},

@@ -5,6 +5,7 @@ Ctrl+C stops the answer being written and keeps the session; Ctrl+D (or /bye) le
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -35,10 +36,8 @@ class ChatSession:
         self.history: list[Message] = []
 
     def loop(self) -> int:
-        try:
+        with contextlib.suppress(ImportError):
             import readline  # noqa: F401 - gives input() line editing and history
-        except ImportError:
-            pass
         while True:
             try:
                 text = self._read_message()
