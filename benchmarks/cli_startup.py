@@ -73,15 +73,19 @@ def import_costs(env: dict[str, str], repeats: int) -> list[dict]:
         done = subprocess.run([sys.executable, "-X", "importtime", "-m", "hearth", "list"],
                               env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, check=False)
+        parsed = []
         for line in done.stderr.splitlines():
             match = IMPORT_LINE.match(line)
-            if not match:
-                continue
-            self_us, cumulative_us, indent, name = match.groups()
-            entry = samples.setdefault(name, {"self": [], "cumulative": [], "depth": len(indent) // 2})
-            entry["self"].append(int(self_us) / 1e6)
-            entry["cumulative"].append(int(cumulative_us) / 1e6)
-    rows = [{"module": name, "depth": entry["depth"], "self_s": median(entry["self"]),
+            if match:
+                self_us, cumulative_us, indent, name = match.groups()
+                parsed.append((int(self_us) / 1e6, int(cumulative_us) / 1e6, len(indent), name))
+        # importtime prints a module after everything it imported, one level less indented.
+        for index, (self_s, cumulative_s, depth, name) in enumerate(parsed):
+            parent = next((p[3] for p in parsed[index + 1:] if p[2] < depth), "")
+            entry = samples.setdefault(name, {"self": [], "cumulative": [], "parent": parent})
+            entry["self"].append(self_s)
+            entry["cumulative"].append(cumulative_s)
+    rows = [{"module": name, "imported_by": entry["parent"], "self_s": median(entry["self"]),
              "cumulative_s": median(entry["cumulative"])} for name, entry in samples.items()]
     rows.sort(key=lambda row: row["cumulative_s"], reverse=True)
     return rows
@@ -121,10 +125,10 @@ def report(results: dict) -> None:
     print()
     print(f"top {len(results['imports'])} imports of `python -X importtime -m hearth list` "
           f"by cumulative time (median of {results['importtime_runs']} runs)")
-    print(f"{'cumulative s':>12}  {'self s':>7}  module")
+    print(f"{'cumulative s':>12}  {'self s':>7}  {'module':<28}  imported by")
     for row in results["imports"]:
-        print(f"{row['cumulative_s']:>12.4f}  {row['self_s']:>7.4f}  "
-              f"{'  ' * row['depth']}{row['module']}")
+        print(f"{row['cumulative_s']:>12.4f}  {row['self_s']:>7.4f}  {row['module']:<28}  "
+              f"{row['imported_by'] or '(run-time import)'}")
     heavy = results["heavy_imports"]
     print("heavy modules imported by `hearth list`: "
           + (", ".join(f"{r['module']} ({r['cumulative_s']:.3f} s)" for r in heavy) or "none"))

@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,14 +45,20 @@ def run_hearth(home: Path, model: str, prompt: str, threads: int, num_predict: i
     command = [hearth_command(), "run", model, prompt, "--verbose",
                "-o", "temperature=0", "-o", f"num_predict={num_predict}",
                "-o", f"num_thread={threads}", "-o", "seed=0"]
-    with OtherLoad() as load:
+    # Files, not pipes: a pipe would wake this process for every streamed token, taking CPU
+    # from the decode on a machine with as many cores as decode threads.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, OtherLoad() as load:
         started = time.perf_counter()
         done = subprocess.run(command, env=hearth_env(home), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, check=False)
+                              stdout=out, stderr=err, check=False)
         wall = time.perf_counter() - started
-    found = dict(TIMING_LINE.findall(done.stderr))
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", errors="replace")
+        stderr = err.read().decode("utf-8", errors="replace")
+    found = dict(TIMING_LINE.findall(stderr))
     if done.returncode != 0 or "eval rate" not in found:
-        raise RuntimeError(f"hearth run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"hearth run failed ({done.returncode}): {stderr.strip()[-500:]}")
     return {
         "rate": float(found["eval rate"]),
         "count": int(found["eval count"]),
@@ -60,7 +67,7 @@ def run_hearth(home: Path, model: str, prompt: str, threads: int, num_predict: i
         "prompt_tokens": int(found["prompt eval count"]),
         "wall_s": wall,
         "other_load": load.share,
-        "text": done.stdout.strip(),
+        "text": stdout.strip(),
     }
 
 

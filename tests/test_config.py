@@ -292,13 +292,6 @@ def test_error_details() -> None:
     assert busy.retry_after == 3 and busy.status_code == 503
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="errors.py HearthError.cli_message() returns f'Error: {message}' unchanged, so a "
-    "message holding user text with a newline (e.g. InvalidModelName from "
-    "ModelName.parse('bad\\nname'), which quotes the raw name) prints as several lines: "
-    "`hearth show $'bad\\nname'` writes 3 lines to stderr",
-)
 def test_cli_message_stays_one_line_for_user_text_with_newlines() -> None:
     from hearth.names import ModelName
 

@@ -197,12 +197,6 @@ def test_validate_digest_accepts_both_forms() -> None:
     assert validate_digest("sha256-" + HEX) == "sha256:" + HEX
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blobs.py DIGEST_RE = r'^sha256:[0-9a-f]{64}$' is used with .match(); '$' also matches "
-    "before a trailing newline, so validate_digest('sha256:<hex>\\n') is accepted and returned "
-    "with the newline (and BlobStore.path gives 'sha256-<hex>\\n'); use fullmatch or '\\Z'",
-)
 def test_validate_digest_rejects_a_trailing_newline() -> None:
     with pytest.raises(InvalidRequest):
         validate_digest("sha256:" + HEX + "\n")
@@ -297,12 +291,6 @@ def test_a_tampered_digest_is_a_damaged_model_not_a_path(hearth_home: Path, stor
     assert store.get("bystander").model_path.read_bytes() == b"other weights"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/models.py ModelStore.delete() starts with self.get(name), which raises "
-    "StoreError for a damaged manifest, so `hearth rm NAME` cannot remove the very model whose "
-    "error message says \"remove it with 'hearth rm NAME'\"",
-)
 def test_a_damaged_model_can_be_removed(store: ModelStore) -> None:
     make_model(store, "victim", b"weights")
     path = _tamper(store, "victim", "sha256:../../../x")

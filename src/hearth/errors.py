@@ -18,7 +18,9 @@ class HearthError(Exception):
         self.message = message
 
     def cli_message(self) -> str:
-        return f"Error: {self.message}"
+        # User text (a name, a path) may hold newlines; the CLI promises exactly one line.
+        flat = self.message.replace("\r", "\\r").replace("\n", "\\n")
+        return f"Error: {flat}"
 
 
 class InvalidRequest(HearthError):

@@ -27,7 +27,7 @@ def _check_part(kind: str, value: str, pattern: re.Pattern[str], text: str) -> N
         raise InvalidModelName(f"invalid model name '{text}': empty {kind}")
     if ".." in value:
         raise InvalidModelName(f"invalid model name '{text}': '..' is not allowed in the {kind}")
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise InvalidModelName(
             f"invalid model name '{text}': {kind} '{value}' may only use letters, digits, "
             "'.', '-' and '_' and must start with a letter or digit"

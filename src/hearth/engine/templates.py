@@ -113,12 +113,20 @@ def _failure(exc: Exception) -> TemplateError:
 
 
 def validate_template(template: str) -> None:
-    """Check that a template compiles, without rendering it."""
+    """Check that a template compiles and reaches for no private attributes, without rendering
+    it: a model is refused when it is created, not the first time someone chats with it."""
     _check_not_go_template(template)
     try:
         _compile(template)
+        tree = _ENVIRONMENT.parse(template)
     except Exception as exc:
         raise _failure(exc) from exc
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            raise TemplateError(
+                f"chat template line {node.lineno} reaches for '{name}', which the sandbox forbids"
+            )
 
 
 def render_chat(

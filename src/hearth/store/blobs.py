@@ -30,7 +30,7 @@ def validate_digest(digest: str) -> str:
     before it can become part of a path."""
     if isinstance(digest, str) and digest.startswith("sha256-"):
         digest = "sha256:" + digest[len("sha256-") :]
-    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
         raise InvalidRequest(f"invalid digest '{digest}': expected sha256: and 64 hex digits")
     return digest
 
@@ -199,7 +199,7 @@ class BlobStore:
             return
         for entry in self.root.iterdir():
             name = entry.name
-            if name.startswith("sha256-") and DIGEST_RE.match("sha256:" + name[7:]):
+            if name.startswith("sha256-") and DIGEST_RE.fullmatch("sha256:" + name[7:]):
                 yield "sha256:" + name[7:]
 
     def stale_temp_files(self) -> list[Path]:

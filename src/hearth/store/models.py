@@ -191,7 +191,12 @@ class ModelStore:
     def delete(self, name: str | ModelName) -> list[str]:
         """Remove a name; blobs go only when no other manifest still references them."""
         parsed = as_name(name)
-        model = self.get(parsed)
+        try:
+            model = self.get(parsed)
+        except StoreError:
+            # A damaged manifest must still be removable; its blobs are left for `prune`.
+            self.manifests.delete(parsed)
+            return []
         self.manifests.delete(parsed)
         still_used = self.referenced_digests()
         removed = []
