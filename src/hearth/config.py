@@ -32,6 +32,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_KEEP_ALIVE", "5m", "How long an idle model stays loaded (e.g. 30s, 5m, 1h, -1)."),
         Setting("HEARTH_NUM_PARALLEL", "4", "Requests decoded together per loaded model."),
         Setting("HEARTH_MAX_QUEUE", "512", "Requests allowed to wait before the server answers 503."),
+        Setting("HEARTH_MAX_LOADED_MODELS", "0", "Most models loaded at once (0: as many as memory allows)."),
+        Setting("HEARTH_MAX_REQUEST_BYTES", "33554432", "Largest request body the server accepts (413 above)."),
         Setting("HEARTH_CONTEXT_LENGTH", "4096", "Default context window (num_ctx), capped at the model's own."),
         Setting("HEARTH_NUM_THREAD", "", "CPU threads for generation (default: all cores)."),
         Setting("HEARTH_ORIGINS", "", "Extra browser origins allowed by CORS, comma-separated."),
@@ -101,6 +103,14 @@ def num_parallel() -> int:
 
 def max_queue() -> int:
     return _int("HEARTH_MAX_QUEUE", minimum=1)
+
+
+def max_loaded_models() -> int:
+    return _int("HEARTH_MAX_LOADED_MODELS", minimum=0)
+
+
+def max_request_bytes() -> int:
+    return _int("HEARTH_MAX_REQUEST_BYTES", minimum=1024)
 
 
 def context_length() -> int:

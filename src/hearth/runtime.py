@@ -6,6 +6,8 @@ the same wire types (``hearth.api.types``).
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
+    EmbedRequest,
+    EmbedResponse,
     GenerateRequest,
     GenerateResponse,
     ListedModel,
@@ -23,11 +27,14 @@ from hearth.api.types import (
     Message,
     ModelDetails,
     Options,
+    ProcessResponse,
     ProgressFn,
+    RunningModel,
     ShowResponse,
     no_progress,
 )
-from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.config import parse_duration
+from hearth.errors import HearthError, InvalidRequest, ModelNotFound
 from hearth.names import ModelName
 from hearth.store import ModelStore, StoredModel
 
@@ -39,14 +46,43 @@ if TYPE_CHECKING:
 
 @dataclass
 class LoadedModel:
-    key: tuple[Any, ...]
-    name: str
+    """An engine the scheduler holds; shared by every name that points at the same weights."""
+
     engine: LlamaEngine
     info: GGUFInfo
+    digest: str
+    settings: LoadSettings
+    size: int
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+@dataclass
+class PromptSetup:
+    """What one request needs besides the engine: the name's template, system and defaults."""
+
+    name: str
+    loaded: LoadedModel
     template: str
     system: str | None
     parameters: Options
     messages: list[dict[str, Any]]
+
+
+Cancelled = Callable[[], bool] | None
+FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)  # how Ollama shows "never expires"
+
+
+def estimate_memory(info: GGUFInfo, settings: LoadSettings) -> int:
+    """Weights + f16 KV cache + a compute/runtime allowance, in bytes."""
+    layers = info.block_count or 0
+    heads = info.head_count or 1
+    kv_heads = info.head_count_kv or heads
+    width = info.embedding_length or 0
+    kv_width = (width // heads) * kv_heads if heads else width
+    kv_cache = 2 * settings.num_ctx * layers * kv_width * 2
+    return info.file_size + kv_cache + 64 * 1024 * 1024
 
 
 def now() -> datetime:
@@ -64,8 +100,11 @@ def options_from_parameters(params: dict[str, Any], model: str) -> Options:
 
 class Runtime:
     def __init__(self, store: ModelStore | None = None) -> None:
+        from hearth.scheduler import Scheduler
+
         self.store = store or ModelStore()
-        self._loaded: LoadedModel | None = None
+        self.scheduler = Scheduler()
+        self._file_engines: list[LlamaEngine] = []
 
     # -- the store ------------------------------------------------------------------------
 
@@ -157,13 +196,16 @@ class Runtime:
 
     def delete(self, name: str) -> list[str]:
         parsed = ModelName.parse(name)
-        if self._loaded and self._loaded.name == parsed.short:
-            self.unload()
-        return self.store.delete(parsed)
+        removed = self.store.delete(parsed)
+        self.scheduler.stop(lambda slot: slot.name == parsed.short)
+        return removed
 
     # -- loading --------------------------------------------------------------------------
 
-    def _load(self, model: StoredModel, options: Options) -> tuple[LoadedModel, int]:
+    @contextlib.contextmanager
+    def _use(self, model: StoredModel, options: Options, keep_alive: Any = None,
+             embedding: bool = False) -> Iterator[tuple[PromptSetup, int]]:
+        """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
         from hearth.engine.llama_engine import LlamaEngine
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
@@ -173,28 +215,28 @@ class Runtime:
         merged = options.merged_over(params)
         info = read_gguf(model.model_path)
         settings = LoadSettings.from_options(merged, info.context_length)
-        key = (model.model_layer.digest, settings)
-        if self._loaded is not None and self._loaded.key == key:
-            self._loaded.name = model.name.short
-            self._loaded.template = model.template or info.chat_template or FALLBACK_CHAT_TEMPLATE
-            self._loaded.system, self._loaded.parameters = model.system, params
-            self._loaded.messages = model.messages
-            return self._loaded, 0
-        self.unload()
-        engine = LlamaEngine.load(model.model_path, settings)
-        self._loaded = LoadedModel(
-            key=key,
-            name=model.name.short,
-            engine=engine,
-            info=info,
-            template=model.template or info.chat_template or FALLBACK_CHAT_TEMPLATE,
-            system=model.system,
-            parameters=params,
-            messages=model.messages,
-        )
-        return self._loaded, engine.load_ns
+        key = (model.model_layer.digest, settings, embedding)
+        path = model.model_path
 
-    def load_file(self, path: Path, options: Options) -> LoadedModel:
+        def load() -> LoadedModel:
+            engine = LlamaEngine.load(path, settings, embedding=embedding, pooling_type=info.pooling_type)
+            return LoadedModel(engine=engine, info=info, digest=model.model_layer.digest,
+                               settings=settings, size=estimate)
+
+        estimate = estimate_memory(info, settings)
+        seconds = None if keep_alive is None else parse_duration(keep_alive)
+        with self.scheduler.use(key, model.name.short, estimate, load, seconds) as (loaded, load_ns):
+            setup = PromptSetup(
+                name=model.name.short,
+                loaded=loaded,
+                template=model.template or info.chat_template or FALLBACK_CHAT_TEMPLATE,
+                system=model.system,
+                parameters=params,
+                messages=model.messages,
+            )
+            yield setup, load_ns
+
+    def load_file(self, path: Path, options: Options) -> PromptSetup:
         """The raw engine on a GGUF file outside the store (``hearth generate -m``)."""
         from hearth.engine.llama_engine import LlamaEngine
         from hearth.engine.settings import LoadSettings
@@ -202,33 +244,64 @@ class Runtime:
         from hearth.gguf import read_gguf
 
         info = read_gguf(path)
-        settings: LoadSettings = LoadSettings.from_options(options, info.context_length)
-        self.unload()
+        settings = LoadSettings.from_options(options, info.context_length)
         engine = LlamaEngine.load(path, settings)
-        self._loaded = LoadedModel(
-            key=(str(path), settings), name=path.name, engine=engine, info=info,
-            template=info.chat_template or FALLBACK_CHAT_TEMPLATE, system=None,
-            parameters=Options(), messages=[],
-        )
-        return self._loaded
+        self._file_engines.append(engine)
+        loaded = LoadedModel(engine=engine, info=info, digest="", settings=settings,
+                             size=estimate_memory(info, settings))
+        return PromptSetup(name=path.name, loaded=loaded,
+                           template=info.chat_template or FALLBACK_CHAT_TEMPLATE, system=None,
+                           parameters=Options(), messages=[])
 
-    def unload(self) -> None:
-        loaded, self._loaded = self._loaded, None
-        if loaded is not None:
-            loaded.engine.close()
+    def ps(self) -> ProcessResponse:
+        running = []
+        by_digest = {m.model_layer.digest: m for m in self._safe_models()}
+        for slot in self.scheduler.slots():
+            loaded: LoadedModel = slot.loaded
+            stored = by_digest.get(loaded.digest)
+            expires = None
+            if slot.expires_at != float("inf"):
+                expires = datetime.fromtimestamp(slot.expires_at, tz=timezone.utc)
+            elif slot.in_use == 0:
+                expires = FOREVER
+            running.append(RunningModel(
+                name=slot.name, model=slot.name, size=slot.size,
+                digest=(stored.digest[7:] if stored else loaded.digest[7:]),
+                details=self._details(stored) if stored else ModelDetails(),
+                expires_at=expires, context_length=loaded.engine.context_length,
+                num_parallel=1, in_use=slot.in_use,
+            ))
+        return ProcessResponse(models=running)
+
+    def _safe_models(self) -> list[StoredModel]:
+        try:
+            return self.store.list()
+        except HearthError:
+            return []
+
+    def stop(self, name: str) -> int:
+        """Unload a model now (or after its running requests)."""
+        parsed = ModelName.parse(name)
+        stopped = self.scheduler.stop(lambda slot: slot.name == parsed.short)
+        if not stopped:
+            self.get_model(name)  # a clear "not found" for unknown names
+        return stopped
 
     def close(self) -> None:
-        self.unload()
+        self.scheduler.close()
+        for engine in self._file_engines:
+            engine.close()
+        self._file_engines.clear()
 
     # -- generation -----------------------------------------------------------------------
 
-    def _render(self, loaded: LoadedModel, messages: list[dict[str, Any]], tools=None,
+    def _render(self, setup: PromptSetup, messages: list[dict[str, Any]], tools=None,
                 template: str | None = None) -> list[int]:
         from hearth.engine.templates import render_chat
 
-        engine = loaded.engine
+        engine = setup.loaded.engine
         text = render_chat(
-            template or loaded.template,
+            template or setup.template,
             messages,
             add_generation_prompt=True,
             bos_token=engine.bos_text,
@@ -239,73 +312,104 @@ class Runtime:
         add_special = not (engine.bos_text and text.startswith(engine.bos_text))
         return engine.tokenize(text, add_special=add_special, parse_special=True)
 
-    def _conversation(self, loaded: LoadedModel, messages: list[dict[str, Any]],
+    @staticmethod
+    def _conversation(setup: PromptSetup, messages: list[dict[str, Any]],
                       system: str | None = None) -> list[dict[str, Any]]:
         has_system = any(m.get("role") == "system" for m in messages)
-        system_text = system if system is not None else loaded.system
+        system_text = system if system is not None else setup.system
         head = [{"role": "system", "content": system_text}] if system_text and not has_system else []
-        return head + list(loaded.messages) + messages
+        return head + list(setup.messages) + messages
 
-    def generate(self, request: GenerateRequest) -> Iterator[GenerateResponse]:
+    def generate(self, request: GenerateRequest, cancelled: Cancelled = None) -> Iterator[GenerateResponse]:
         self._refuse_images(request.images)
         model = self.get_model(request.model)
         options = request.options or Options()
-        loaded, load_ns = self._load(model, options)
-        started = time.perf_counter_ns() - load_ns
+        started = time.perf_counter_ns()
 
         def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
             return GenerateResponse(model=request.model, created_at=now(), response=text, done=done, **timing)
 
-        if not request.prompt and not request.system:
-            yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
-                       load_duration=load_ns)
-            return
-        if request.raw:
-            tokens = loaded.engine.tokenize(request.prompt, add_special=True, parse_special=False)
-        else:
-            messages = self._conversation(loaded, [{"role": "user", "content": request.prompt}], request.system)
-            tokens = self._render(loaded, messages, template=request.template)
-        yield from self._stream(loaded, options, tokens, request.format, started, load_ns, make)
+        with self._use(model, options, request.keep_alive) as (setup, load_ns):
+            if not request.prompt and not request.system:
+                yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
+                           load_duration=load_ns)
+                return
+            if request.raw:
+                tokens = setup.loaded.engine.tokenize(request.prompt, add_special=True, parse_special=False)
+            else:
+                messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],
+                                              request.system)
+                tokens = self._render(setup, messages, template=request.template)
+            yield from self._stream(setup, options, tokens, request.format, started, load_ns, make, cancelled)
 
-    def chat(self, request: ChatRequest) -> Iterator[ChatResponse]:
+    def chat(self, request: ChatRequest, cancelled: Cancelled = None) -> Iterator[ChatResponse]:
         for message in request.messages:
             self._refuse_images(message.images)
         model = self.get_model(request.model)
         options = request.options or Options()
-        loaded, load_ns = self._load(model, options)
-        started = time.perf_counter_ns() - load_ns
+        started = time.perf_counter_ns()
 
         def make(text: str, done: bool = False, **timing: Any) -> ChatResponse:
             return ChatResponse(model=request.model, created_at=now(),
                                 message=Message(role="assistant", content=text), done=done, **timing)
 
-        if not request.messages:
-            yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
-                       load_duration=load_ns)
-            return
-        messages = self._conversation(loaded, [m.model_dump(exclude_none=True) for m in request.messages])
-        tokens = self._render(loaded, messages, tools=request.tools)
-        yield from self._stream(loaded, options, tokens, request.format, started, load_ns, make)
+        with self._use(model, options, request.keep_alive) as (setup, load_ns):
+            if not request.messages:
+                yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
+                           load_duration=load_ns)
+                return
+            messages = self._conversation(setup, [m.model_dump(exclude_none=True) for m in request.messages])
+            tokens = self._render(setup, messages, tools=request.tools)
+            yield from self._stream(setup, options, tokens, request.format, started, load_ns, make, cancelled)
 
-    def generate_tokens(self, loaded: LoadedModel, prompt: str, options: Options,
+    def embed(self, request: EmbedRequest) -> EmbedResponse:
+        model = self.get_model(request.model)
+        # An empty input only loads the model, as in Ollama.
+        texts = ([request.input] if request.input else []) if isinstance(request.input, str) else list(request.input)
+        started = time.perf_counter_ns()
+        options = request.options or Options()
+        with self._use(model, options, request.keep_alive, embedding=True) as (setup, load_ns):
+            vectors, count = setup.loaded.engine.embed(texts, truncate=request.truncate) if texts else ([], 0)
+        if request.dimensions:
+            vectors = [_renormalize(v[: request.dimensions]) for v in vectors]
+        return EmbedResponse(model=request.model, embeddings=vectors, prompt_eval_count=count,
+                             total_duration=time.perf_counter_ns() - started, load_duration=load_ns)
+
+    def tokenize(self, model_name: str, text: str, options: Options | None = None,
+                 keep_alive: Any = None) -> list[int]:
+        model = self.get_model(model_name)
+        with self._use(model, options or Options(), keep_alive) as (setup, _):
+            return setup.loaded.engine.tokenize(text, add_special=True, parse_special=True)
+
+    def detokenize(self, model_name: str, tokens: list[int], options: Options | None = None,
+                   keep_alive: Any = None) -> str:
+        model = self.get_model(model_name)
+        with self._use(model, options or Options(), keep_alive) as (setup, _):
+            vocab = setup.loaded.engine.vocab_size
+            bad = [t for t in tokens if not 0 <= t < vocab]
+            if bad:
+                raise InvalidRequest(f"token ids out of range for this model (0..{vocab - 1}): {bad[:5]}")
+            return setup.loaded.engine.detokenize(tokens)
+
+    def generate_tokens(self, setup: PromptSetup, prompt: str, options: Options,
                         fmt: Any = None) -> Iterator[GenerateResponse]:
-        """Raw completion on an already loaded model, as ``hearth generate`` does."""
-        tokens = loaded.engine.tokenize(prompt, add_special=True, parse_special=False)
+        """Raw completion on an already loaded file, as ``hearth generate`` does."""
+        tokens = setup.loaded.engine.tokenize(prompt, add_special=True, parse_special=False)
 
         def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
-            return GenerateResponse(model=loaded.name, created_at=now(), response=text, done=done, **timing)
+            return GenerateResponse(model=setup.name, created_at=now(), response=text, done=done, **timing)
 
-        yield from self._stream(loaded, options, tokens, fmt, time.perf_counter_ns(), 0, make)
+        yield from self._stream(setup, options, tokens, fmt, time.perf_counter_ns(), 0, make, None)
 
-    def _stream(self, loaded: LoadedModel, options: Options, tokens: list[int], fmt: Any,
-                started: int, load_ns: int, make: Callable[..., Any]) -> Iterator[Any]:
+    def _stream(self, setup: PromptSetup, options: Options, tokens: list[int], fmt: Any,
+                started: int, load_ns: int, make: Callable[..., Any], cancelled: Cancelled) -> Iterator[Any]:
         from hearth.engine.grammar import grammar_for_format
         from hearth.engine.settings import SamplingSettings
 
-        sampling = SamplingSettings.from_options(options.merged_over(loaded.parameters))
+        sampling = SamplingSettings.from_options(options.merged_over(setup.parameters))
         grammar = grammar_for_format(fmt)
         chunk: EngineChunk
-        for chunk in loaded.engine.generate(tokens, sampling, grammar=grammar):
+        for chunk in setup.loaded.engine.generate(tokens, sampling, grammar=grammar, cancelled=cancelled):
             if not chunk.done:
                 yield make(chunk.text)
                 continue
@@ -347,3 +451,8 @@ def _modelfile_text(model: StoredModel) -> str:
         messages=model.messages,
     ).to_text()
     return f"# Modelfile generated by \"hearth show\"\n# To build a new model from it: hearth create NAME -f Modelfile\n{text}"
+
+
+def _renormalize(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector

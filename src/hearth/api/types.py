@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    model_config = ConfigDict(extra="ignore", protected_namespaces=(), populate_by_name=True)
 
 
 class Options(WireModel):
@@ -158,8 +158,12 @@ class ListResponse(WireModel):
     models: list[ListedModel] = Field(default_factory=list)
 
 
+# Older Ollama clients send "name" where newer ones send "model".
+MODEL_FIELD = Field(validation_alias=AliasChoices("model", "name"))
+
+
 class ShowRequest(WireModel):
-    model: str
+    model: str = MODEL_FIELD
     verbose: bool = False
 
 
@@ -176,7 +180,7 @@ class ShowResponse(WireModel):
 
 
 class PullRequest(WireModel):
-    model: str
+    model: str = MODEL_FIELD
     insecure: bool = False
     stream: bool = True
 
@@ -191,9 +195,20 @@ class ProgressResponse(WireModel):
 
 
 class CreateRequest(WireModel):
-    model: str
+    """Both forms of Ollama's create: a Modelfile text, or its parts as fields (``from`` a model
+    or ``files`` already uploaded with POST /api/blobs)."""
+
+    model: str = MODEL_FIELD
     modelfile: str | None = None
-    path: str | None = None
+    from_: str | None = Field(None, alias="from")
+    files: dict[str, str] | None = None
+    adapters: dict[str, str] | None = None
+    template: str | None = None
+    license: str | list[str] | None = None
+    system: str | None = None
+    parameters: dict[str, Any] | None = None
+    messages: list[Message] | None = None
+    quantize: str | None = None
     stream: bool = True
 
 
@@ -203,7 +218,7 @@ class CopyRequest(WireModel):
 
 
 class DeleteRequest(WireModel):
-    model: str
+    model: str = MODEL_FIELD
 
 
 # Long operations (pull, create) report progress through this callback; the CLI draws bars
@@ -213,3 +228,82 @@ ProgressFn = Callable[[ProgressResponse], None]
 
 def no_progress(_event: ProgressResponse) -> None:
     return None
+
+
+class EmbedRequest(WireModel):
+    model: str
+    input: str | list[str] = ""
+    truncate: bool = True
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+    dimensions: int | None = Field(None, ge=1)
+
+
+class EmbedResponse(WireModel):
+    model: str
+    embeddings: list[list[float]]
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+
+
+class EmbeddingsRequest(WireModel):
+    """The older single-text embeddings route."""
+
+    model: str
+    prompt: str = ""
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+
+
+class EmbeddingsResponse(WireModel):
+    embedding: list[float]
+
+
+class TokenizeRequest(WireModel):
+    model: str
+    content: str = Field("", alias="content")
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+
+
+class TokenizeResponse(WireModel):
+    model: str
+    tokens: list[int]
+
+
+class DetokenizeRequest(WireModel):
+    model: str
+    tokens: list[int]
+    options: Options | None = None
+    keep_alive: str | float | int | None = None
+
+
+class DetokenizeResponse(WireModel):
+    model: str
+    content: str
+
+
+class RunningModel(WireModel):
+    name: str
+    model: str
+    size: int
+    digest: str
+    details: ModelDetails
+    expires_at: datetime | None = None
+    size_vram: int = 0
+    context_length: int = 0
+    num_parallel: int = 1
+    in_use: int = 0
+
+
+class ProcessResponse(WireModel):
+    models: list[RunningModel] = Field(default_factory=list)
+
+
+class VersionResponse(WireModel):
+    version: str
+
+
+class StatusResponse(WireModel):
+    status: str = "success"

@@ -52,10 +52,17 @@ class LlamaEngine:
         self._pieces: dict[int, bytes] = {}
 
     @classmethod
-    def load(cls, path: Path, settings: LoadSettings) -> LlamaEngine:
-        from llama_cpp import Llama
+    def load(cls, path: Path, settings: LoadSettings, *, embedding: bool = False,
+             pooling_type: int | None = None) -> LlamaEngine:
+        """``embedding=True`` opens the model in llama.cpp's embedding mode, pooled the way the
+        GGUF says or by mean when it says nothing (one vector per input, as Ollama gives)."""
+        from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
         started = time.perf_counter_ns()
+        extra: dict[str, Any] = {}
+        if embedding:
+            extra = {"embedding": True,
+                     "pooling_type": pooling_type if pooling_type else LLAMA_POOLING_TYPE_MEAN}
         try:
             llm = Llama(
                 model_path=str(path),
@@ -67,6 +74,7 @@ class LlamaEngine:
                 n_gpu_layers=settings.num_gpu,
                 use_mmap=settings.use_mmap,
                 verbose=False,
+                **extra,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {path.name}: {exc}") from exc
@@ -77,6 +85,10 @@ class LlamaEngine:
     @property
     def context_length(self) -> int:
         return self._llm.n_ctx()
+
+    @property
+    def vocab_size(self) -> int:
+        return self._llm.n_vocab()
 
     def token_text(self, token: int, special: bool = False) -> str:
         return self._piece(token, special).decode("utf-8", errors="replace")
@@ -219,6 +231,29 @@ class LlamaEngine:
             same += 1
         # Llama.generate replays one token when the whole prompt is cached, to refresh logits.
         return min(same, len(tokens) - 1)
+
+    def embed(self, texts: list[str], *, truncate: bool = True) -> tuple[list[list[float]], int]:
+        """Normalized embeddings, one per text, and the number of tokens read."""
+        n_ctx = self.context_length
+        batches = []
+        total = 0
+        for text in texts:
+            tokens = self.tokenize(text, add_special=True, parse_special=False)
+            if len(tokens) > n_ctx:
+                if not truncate:
+                    raise ContextOverflow(
+                        f"an input is {len(tokens)} tokens but the context window holds {n_ctx}; "
+                        "shorten it, raise num_ctx or allow truncate"
+                    )
+                text = self.detokenize(tokens[: n_ctx - 1])
+                tokens = tokens[: n_ctx - 1]
+            total += len(tokens)
+            batches.append(text)
+        try:
+            vectors = self._llm.embed(batches, normalize=True, truncate=True)
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"llama.cpp could not embed the input: {exc}") from exc
+        return [list(map(float, v)) for v in vectors], total
 
     def close(self) -> None:
         llm, self._llm = self._llm, None

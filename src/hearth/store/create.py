@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hearth.api.types import ProgressFn, ProgressResponse, no_progress
 from hearth.errors import InvalidRequest, ModelNotFound
@@ -12,11 +13,14 @@ from hearth.store.importer import import_model_file, model_config
 from hearth.store.manifests import Layer, MediaType
 from hearth.store.models import ModelStore, StoredModel
 
+if TYPE_CHECKING:
+    from hearth.modelfile import Modelfile
+
 
 def create_model(
     store: ModelStore,
     name: ModelName,
-    modelfile_text: str,
+    modelfile_text: str | Modelfile,
     base_dir: Path,
     progress: ProgressFn = no_progress,
     source: str = "Modelfile",
@@ -25,7 +29,10 @@ def create_model(
     from hearth.gguf import read_gguf
     from hearth.modelfile import parse_modelfile, resolve_from
 
-    modelfile = parse_modelfile(modelfile_text, source=source)
+    if isinstance(modelfile_text, str):
+        modelfile = parse_modelfile(modelfile_text, source=source)
+    else:
+        modelfile = modelfile_text
     if modelfile.adapters:
         raise InvalidRequest(f"{source}: ADAPTER is not supported by this version of hearth yet")
     if modelfile.template is not None:

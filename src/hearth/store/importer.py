@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hearth.store.blobs import validate_digest
 from hearth.store.manifests import Layer, MediaType
 
 if TYPE_CHECKING:
@@ -20,6 +21,10 @@ def import_model_file(
 
     # The header is checked before a byte is copied: a bad file never enters the store.
     info = read_gguf(path)
+    if path.parent == store.blobs.root and path.name.startswith("sha256-"):
+        # Already a blob (uploaded through POST /api/blobs): its name is its verified digest.
+        digest = validate_digest(path.name)
+        return Layer(MediaType.MODEL, digest, path.stat().st_size), info
     digest, size = store.blobs.put_file(path, on_bytes=on_bytes)
     return Layer(MediaType.MODEL, digest, size), info
 

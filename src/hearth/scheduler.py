@@ -1,0 +1,216 @@
+"""Which models are loaded, who may use them, and when they go.
+
+- Admission: at most HEARTH_MAX_QUEUE requests wait; one more is refused at once with
+  ``ServerBusy`` (HTTP 503 + Retry-After) instead of piling up.
+- Each loaded model serves its requests in arrival order (a fair ticket lock), since one
+  llama.cpp context decodes one request at a time here.
+- Keep-alive: after its last request a model stays loaded for the request's ``keep_alive``
+  (default HEARTH_KEEP_ALIVE); ``0`` unloads it at once, a negative value keeps it forever.
+- Memory: before a load, idle models are unloaded (least recently used first) until the new
+  one's estimate (weights + KV cache + overhead) fits in available memory, or the number of
+  loaded models fits HEARTH_MAX_LOADED_MODELS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hearth import config
+from hearth.errors import ServerBusy
+
+
+class FairLock:
+    """A lock granted in the order it was asked for (threading.Lock makes no such promise)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def acquire(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while self._serving != ticket:
+                self._cond.wait()
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return self._next_ticket - self._serving
+
+
+@dataclass
+class Slot:
+    key: Any
+    name: str
+    loaded: Any
+    size: int
+    lock: FairLock = field(default_factory=FairLock)
+    in_use: int = 0
+    keep_alive: float = 300.0
+    expires_at: float = float("inf")  # time.time(); inf while in use or kept forever
+    last_used: float = field(default_factory=time.monotonic)
+    unload_when_idle: bool = False
+
+
+def memory_available() -> int:
+    """MemAvailable from /proc/meminfo in bytes (0 where unknown: then memory never evicts)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def choose_evictions(estimate: int, available: int, idle: list[Slot], loaded_count: int,
+                     max_loaded: int) -> list[Slot]:
+    """Idle slots to unload, least recently used first, so the new model fits."""
+    chosen: list[Slot] = []
+    for slot in sorted(idle, key=lambda s: s.last_used):
+        too_many = max_loaded > 0 and loaded_count - len(chosen) >= max_loaded
+        too_big = available > 0 and estimate > available + sum(s.size for s in chosen)
+        if not (too_many or too_big):
+            break
+        chosen.append(slot)
+    return chosen
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._slots: dict[Any, Slot] = {}
+        self._load_lock = threading.Lock()
+        self._waiting = 0
+        self._reaper: threading.Thread | None = None
+        self._closed = False
+
+    # -- admission and use ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def use(self, key: Any, name: str, estimate: int, load: Callable[[], Any],
+            keep_alive: float | None = None) -> Iterator[tuple[Any, int]]:
+        """Hold the model for one request: yields ``(loaded, load_ns)``."""
+        with self._cond:
+            if self._waiting >= config.max_queue():
+                raise ServerBusy(f"server busy: {self._waiting} requests already waiting "
+                                 "(HEARTH_MAX_QUEUE); retry shortly", retry_after=1)
+            self._waiting += 1
+        try:
+            slot, load_ns = self._slot_for(key, name, estimate, load)
+            slot.lock.acquire()
+        finally:
+            with self._cond:
+                self._waiting -= 1
+        with self._cond:
+            slot.in_use += 1
+            slot.expires_at = float("inf")
+            if keep_alive is not None:
+                slot.keep_alive = keep_alive
+        try:
+            yield slot.loaded, load_ns
+        finally:
+            with self._cond:
+                slot.in_use -= 1
+                slot.last_used = time.monotonic()
+                if slot.in_use == 0:
+                    slot.expires_at = time.time() + slot.keep_alive
+                unload_now = slot.in_use == 0 and (slot.keep_alive <= 0 or slot.unload_when_idle)
+            slot.lock.release()
+            if unload_now:
+                self._unload_if_idle(slot)
+
+    def _slot_for(self, key: Any, name: str, estimate: int, load: Callable[[], Any]) -> tuple[Slot, int]:
+        with self._cond:
+            slot = self._slots.get(key)
+            if slot is not None:
+                slot.name = name
+                return slot, 0
+        with self._load_lock:
+            with self._cond:
+                slot = self._slots.get(key)
+                if slot is not None:
+                    return slot, 0
+                idle = [s for s in self._slots.values() if s.in_use == 0 and s.lock.waiting == 0]
+                evict = choose_evictions(estimate, memory_available(), idle, len(self._slots),
+                                         config.max_loaded_models())
+                for victim in evict:
+                    del self._slots[victim.key]
+            for victim in evict:
+                victim.loaded.close()
+            started = time.perf_counter_ns()
+            loaded = load()
+            load_ns = time.perf_counter_ns() - started
+            slot = Slot(key=key, name=name, loaded=loaded, size=estimate,
+                        keep_alive=config.keep_alive_seconds())
+            with self._cond:
+                self._slots[key] = slot
+            return slot, load_ns
+
+    # -- unloading -----------------------------------------------------------------------
+
+    def _unload_if_idle(self, slot: Slot) -> None:
+        with self._cond:
+            if slot.in_use or slot.lock.waiting or self._slots.get(slot.key) is not slot:
+                return
+            del self._slots[slot.key]
+        slot.loaded.close()
+
+    def stop(self, match: Callable[[Slot], bool]) -> int:
+        """Unload matching models now, or after their current requests. Returns how many."""
+        with self._cond:
+            targets = [s for s in self._slots.values() if match(s)]
+            for slot in targets:
+                slot.unload_when_idle = True
+        for slot in targets:
+            self._unload_if_idle(slot)
+        return len(targets)
+
+    def reap_expired(self) -> None:
+        now = time.time()
+        with self._cond:
+            expired = [s for s in self._slots.values() if s.in_use == 0 and s.expires_at <= now]
+        for slot in expired:
+            self._unload_if_idle(slot)
+
+    def start_reaper(self, interval: float = 0.25) -> None:
+        def loop() -> None:
+            while not self._closed:
+                time.sleep(interval)
+                self.reap_expired()
+
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=loop, name="hearth-keepalive", daemon=True)
+            self._reaper.start()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._cond:
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            slot.loaded.close()
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def slots(self) -> list[Slot]:
+        with self._cond:
+            return list(self._slots.values())
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return self._waiting

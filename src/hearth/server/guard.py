@@ -1,0 +1,129 @@
+"""Safe defaults for every request, as one ASGI middleware in front of the app.
+
+- Host header: only loopback names and addresses, the address the server is bound to, and
+  HEARTH_ALLOWED_HOSTS; anything else is 403. This defeats DNS rebinding, where a web page on
+  evil.example resolves its own name to 127.0.0.1 to reach this server from the browser.
+- API key: with HEARTH_API_KEY set, every route except ``GET /`` and ``GET /api/version`` needs
+  ``Authorization: Bearer KEY`` (401 otherwise). CORS preflights pass, as browsers send them
+  without credentials.
+- Body size: over HEARTH_MAX_REQUEST_BYTES is 413, whether announced by Content-Length or
+  discovered while reading a chunked body. Blob uploads stream to disk and are exempt.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from typing import Any
+
+from hearth import config
+from hearth.server.responses import is_openai_path, openai_error_type
+
+OPEN_ROUTES = {("GET", "/"), ("HEAD", "/"), ("GET", "/api/version")}
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def host_name(header: str) -> str:
+    """The host part of a Host header: ``[::1]:11435`` -> ``::1``, ``Example:80`` -> ``example``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    if header.count(":") == 1:
+        return header.split(":", 1)[0]
+    return header
+
+
+def is_loopback(name: str) -> bool:
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    def __init__(self, app: Any, bind_host: str = "127.0.0.1") -> None:
+        self.app = app
+        self.bind_host = host_name(bind_host)
+
+    def host_allowed(self, header: str | None) -> bool:
+        if not header:
+            return False
+        name = host_name(header)
+        if is_loopback(name):
+            return True
+        if self.bind_host not in ("0.0.0.0", "::", "") and name == self.bind_host:
+            return True
+        for allowed in config.allowed_hosts():
+            allowed = allowed.lower()
+            if allowed == "*" or name == allowed or (allowed.startswith(".") and name.endswith(allowed)):
+                return True
+        return False
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path, method = scope["path"], scope["method"]
+        if not self.host_allowed(headers.get("host")):
+            await reject(send, path, 403, "host not allowed: add it to HEARTH_ALLOWED_HOSTS to reach "
+                                          "this server by that name")
+            return
+        key = config.api_key()
+        is_preflight = method == "OPTIONS" and "access-control-request-method" in headers
+        if key and (method, path) not in OPEN_ROUTES and not is_preflight:
+            given = headers.get("authorization", "")
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+                await reject(send, path, 401, "missing or wrong API key: send 'Authorization: Bearer "
+                                              "<HEARTH_API_KEY>'", {"www-authenticate": "Bearer"})
+                return
+        if path.startswith("/api/blobs/"):
+            await self.app(scope, receive, send)
+            return
+        limit = config.max_request_bytes()
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await reject(send, path, 413, f"request body too large: {declared} bytes, limit {limit} "
+                                          "(HEARTH_MAX_REQUEST_BYTES)")
+            return
+        if method in ("POST", "PUT", "PATCH", "DELETE") and "json" not in headers.get("content-type", ""):
+            # Ollama reads every body as JSON whatever the content type (curl -d sends a form type).
+            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+                         + [(b"content-type", b"application/json")])
+        await self.app(scope, self._limited(receive, send, path, limit), send)
+
+    def _limited(self, receive: Any, send: Any, path: str, limit: int) -> Any:
+        received = 0
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return limited_receive
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body too large: limit {limit} bytes (HEARTH_MAX_REQUEST_BYTES)")
+        self.limit = limit
+
+
+async def reject(send: Any, path: str, status: int, message: str, extra: dict[str, str] | None = None) -> None:
+    if is_openai_path(path):
+        body = {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
+    else:
+        body = {"error": message}
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})

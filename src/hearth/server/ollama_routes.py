@@ -1,0 +1,222 @@
+"""Ollama's API under /api: same paths, field names, NDJSON streaming and nanosecond timings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from hearth import __version__
+from hearth.api.types import (
+    ChatRequest,
+    ChatResponse,
+    CopyRequest,
+    CreateRequest,
+    DeleteRequest,
+    DetokenizeRequest,
+    DetokenizeResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    EmbedRequest,
+    EmbedResponse,
+    GenerateRequest,
+    GenerateResponse,
+    ListResponse,
+    ProcessResponse,
+    ProgressResponse,
+    PullRequest,
+    ShowRequest,
+    ShowResponse,
+    TokenizeRequest,
+    TokenizeResponse,
+    VersionResponse,
+)
+from hearth.errors import InvalidRequest
+from hearth.runtime import Runtime
+from hearth.server.bridge import call_in_thread
+from hearth.server.progress import progress_stream
+from hearth.server.responses import ndjson_response, open_stream
+
+router = APIRouter()
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def collect(first: Any, rest: list[Any], field: str) -> Any:
+    chunks = [first, *rest]
+    final = chunks[-1]
+    if field == "response":
+        return final.model_copy(update={"response": "".join(c.response for c in chunks)})
+    text = "".join(c.message.content for c in chunks)
+    return final.model_copy(update={"message": final.message.model_copy(update={"content": text})})
+
+
+@router.get("/", response_class=PlainTextResponse, include_in_schema=False)
+@router.head("/", include_in_schema=False)
+async def root() -> str:
+    return "hearth is running"
+
+
+@router.get("/api/version", response_model=VersionResponse)
+async def version() -> VersionResponse:
+    return VersionResponse(version=__version__)
+
+
+@router.get("/api/tags", response_model=ListResponse)
+async def tags(request: Request) -> ListResponse:
+    return await call_in_thread(runtime_of(request).list_models)
+
+
+@router.get("/api/ps", response_model=ProcessResponse)
+async def ps(request: Request) -> ProcessResponse:
+    return await call_in_thread(runtime_of(request).ps)
+
+
+@router.post("/api/show", response_model=ShowResponse)
+async def show(body: ShowRequest, request: Request) -> ShowResponse:
+    return await call_in_thread(runtime_of(request).show, body.model)
+
+
+async def _generation(request: Request, make, stream: bool, field: str):
+    metrics = request.app.state.metrics
+    first, items, flag = await open_stream(request, make)
+
+    def record(item: Any) -> Any:
+        if getattr(item, "done", False):
+            metrics.record_generation(item)
+        return item
+
+    if stream:
+        return ndjson_response(request, first, items, flag, on_item=record)
+    try:
+        rest = [item async for item in items]
+    finally:
+        request.app.state.streams.discard(flag)
+    final = collect(first, rest, field)
+    record(final)
+    return final
+
+
+@router.post("/api/generate", response_model=GenerateResponse, response_model_exclude_none=True)
+async def generate(body: GenerateRequest, request: Request):
+    runtime = runtime_of(request)
+    return await _generation(request, lambda flag: runtime.generate(body, cancelled=flag), body.stream, "response")
+
+
+@router.post("/api/chat", response_model=ChatResponse, response_model_exclude_none=True)
+async def chat(body: ChatRequest, request: Request):
+    runtime = runtime_of(request)
+    return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream, "message")
+
+
+@router.post("/api/embed", response_model=EmbedResponse)
+async def embed(body: EmbedRequest, request: Request) -> EmbedResponse:
+    result = await call_in_thread(runtime_of(request).embed, body)
+    request.app.state.metrics.record_prompt_tokens(result.prompt_eval_count or 0)
+    return result
+
+
+@router.post("/api/embeddings", response_model=EmbeddingsResponse)
+async def embeddings(body: EmbeddingsRequest, request: Request) -> EmbeddingsResponse:
+    result = await call_in_thread(
+        runtime_of(request).embed,
+        EmbedRequest(model=body.model, input=body.prompt, options=body.options, keep_alive=body.keep_alive),
+    )
+    return EmbeddingsResponse(embedding=result.embeddings[0] if result.embeddings else [])
+
+
+@router.post("/api/tokenize", response_model=TokenizeResponse)
+async def tokenize(body: TokenizeRequest, request: Request) -> TokenizeResponse:
+    tokens = await call_in_thread(runtime_of(request).tokenize, body.model, body.content, body.options,
+                                  body.keep_alive)
+    return TokenizeResponse(model=body.model, tokens=tokens)
+
+
+@router.post("/api/detokenize", response_model=DetokenizeResponse)
+async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeResponse:
+    text = await call_in_thread(runtime_of(request).detokenize, body.model, body.tokens, body.options,
+                                body.keep_alive)
+    return DetokenizeResponse(model=body.model, content=text)
+
+
+@router.post("/api/pull", response_model=ProgressResponse)
+async def pull(body: PullRequest, request: Request):
+    runtime = runtime_of(request)
+    return await progress_stream(request, lambda progress: runtime.pull(body.model, progress), body.stream)
+
+
+@router.post("/api/create", response_model=ProgressResponse)
+async def create(body: CreateRequest, request: Request):
+    runtime = runtime_of(request)
+    if body.quantize:
+        raise InvalidRequest("quantize is not supported by this version of hearth yet")
+    modelfile = modelfile_from_request(body, runtime)
+    return await progress_stream(
+        request,
+        lambda progress: runtime.create(body.model, modelfile=modelfile, base_dir=Path.cwd(),
+                                        progress=progress, source="request"),
+        body.stream,
+    )
+
+
+def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
+    """The Modelfile a create request describes, with uploaded files resolved to their blobs."""
+    from hearth.modelfile import Modelfile, parse_modelfile
+    from hearth.store import validate_digest
+
+    if body.modelfile is not None:
+        return parse_modelfile(body.modelfile, source="modelfile")
+    source = body.from_
+    if body.files:
+        ggufs = [(name, digest) for name, digest in body.files.items() if name.lower().endswith(".gguf")]
+        if len(ggufs) != 1:
+            raise InvalidRequest("files must hold exactly one .gguf model file")
+        digest = validate_digest(ggufs[0][1])
+        if not runtime.store.blobs.has(digest):
+            raise InvalidRequest(f"blob {digest} is not on the server; upload it with POST /api/blobs first")
+        source = str(runtime.store.blobs.path(digest))
+    if not source:
+        raise InvalidRequest("create needs 'from' (a model) or 'files' (an uploaded .gguf)")
+    if body.adapters:
+        raise InvalidRequest("adapters are not supported by this version of hearth yet")
+    licenses = [body.license] if isinstance(body.license, str) else list(body.license or [])
+    return Modelfile(
+        from_=source,
+        parameters=dict(body.parameters or {}),
+        template=body.template,
+        system=body.system,
+        licenses=licenses,
+        messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []],
+    )
+
+
+@router.post("/api/copy")
+async def copy(body: CopyRequest, request: Request) -> Response:
+    await call_in_thread(runtime_of(request).copy, body.source, body.destination)
+    return Response(status_code=200)
+
+
+@router.delete("/api/delete")
+async def delete(body: DeleteRequest, request: Request) -> Response:
+    await call_in_thread(runtime_of(request).delete, body.model)
+    return Response(status_code=200)
+
+
+@router.head("/api/blobs/{digest}")
+async def blob_exists(digest: str, request: Request) -> Response:
+    from hearth.store import validate_digest
+
+    blobs = runtime_of(request).store.blobs
+    return Response(status_code=200 if blobs.has(validate_digest(digest)) else 404)
+
+
+@router.post("/api/blobs/{digest}", status_code=201)
+async def blob_upload(digest: str, request: Request) -> Response:
+    from hearth.server.uploads import receive_blob
+
+    await receive_blob(request, runtime_of(request).store.blobs, digest)
+    return Response(status_code=201)
