@@ -54,6 +54,10 @@ class LoadedModel:
     settings: LoadSettings
     size: int
 
+    @property
+    def load_ns(self) -> int:
+        return self.engine.load_ns
+
     def close(self) -> None:
         self.engine.close()
 
