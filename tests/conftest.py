@@ -47,6 +47,8 @@ def package_index(default_wheel: Path) -> Iterator[PackageIndex]:
 def hearth_env(home: Path, index: PackageIndex | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTH_", "PIP_"))}
     env["HEARTH_HOME"] = str(home)
+    # Nothing listens on port 1: the CLI works in-process unless a test points it at a server.
+    env["HEARTH_HOST"] = "127.0.0.1:1"
     env["PYTHONPATH"] = str(ROOT / "src")
     if index is not None:
         env.update(index.pip_env())

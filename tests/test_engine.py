@@ -17,7 +17,8 @@ from tests.tinymodel import write_tiny_model
 
 @pytest.fixture(scope="module")
 def engine(tiny_model: Path):
-    loaded = LlamaEngine.load(tiny_model, LoadSettings(num_ctx=128, num_thread=2))
+    # num_batch 16: the prompt chunk that cached prefixes are aligned to (see test below).
+    loaded = LlamaEngine.load(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
     yield loaded
     loaded.close()
 
@@ -75,11 +76,23 @@ def test_generation_that_fills_the_context_stops_with_reason_length(engine):
     assert final.stats.prompt_tokens + final.stats.eval_count <= engine.context_length
 
 
-def test_second_run_reuses_the_cached_prompt_prefix(engine):
-    run(engine, "the moon and the sun", temperature=0, num_predict=4)
-    _, final = run(engine, "the moon and the sun and the sky", temperature=0, num_predict=4)
+def test_cached_prefix_is_reused_in_whole_chunks_and_changes_nothing(engine, tiny_model):
+    base = " ".join(["the moon and the sun"] * 8)
+    first, _ = run(engine, base, temperature=0, num_predict=6)
+    extended = base + " and the sky"
+    warm, final = run(engine, extended, temperature=0, num_predict=6)
     assert final.stats.prompt_cached > 0
-    assert final.stats.prompt_evaluated < final.stats.prompt_tokens
+    assert final.stats.prompt_cached % 16 == 0
+    assert final.stats.prompt_evaluated == final.stats.prompt_tokens - final.stats.prompt_cached
+    cold_engine = LlamaEngine.load(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
+    try:
+        cold, cold_final = run(cold_engine, extended, temperature=0, num_predict=6)
+    finally:
+        cold_engine.close()
+    assert cold_final.stats.prompt_cached == 0
+    assert warm == cold
+    again, _ = run(engine, base, temperature=0, num_predict=6)
+    assert again == first
 
 
 @pytest.mark.parametrize(

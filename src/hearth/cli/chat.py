@@ -12,7 +12,6 @@ from typing import Any
 from hearth.api.types import ChatRequest, Message, Options
 from hearth.cli.streaming import print_timings
 from hearth.errors import HearthError
-from hearth.runtime import Runtime
 
 HELP = """Available commands:
   /set parameter KEY VALUE   set a model option (e.g. /set parameter temperature 0)
@@ -25,7 +24,7 @@ Use \"\"\" to begin and end a multi-line message."""
 
 
 class ChatSession:
-    def __init__(self, runtime: Runtime, model: str, options: Options, system: str | None,
+    def __init__(self, runtime: Any, model: str, options: Options, system: str | None,
                  fmt: Any, verbose: bool) -> None:
         self.runtime = runtime
         self.model = model

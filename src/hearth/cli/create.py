@@ -21,11 +21,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
     from hearth.errors import InvalidRequest
-    from hearth.runtime import Runtime
 
-    runtime = Runtime()
+    runtime = connect()
     with ProgressPrinter() as progress:
         if args.from_path:
             runtime.create(args.model, from_path=args.from_path, progress=progress)

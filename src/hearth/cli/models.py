@@ -28,26 +28,44 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("destination")
     parser.set_defaults(handler=handle_cp)
 
+    parser = commands.add_parser("ps", help="models loaded by the running server")
+    parser.set_defaults(handler=handle_ps)
+
+    parser = commands.add_parser("stop", help="unload a model from the running server")
+    parser.add_argument("model")
+    parser.set_defaults(handler=handle_stop)
+
     parser = commands.add_parser("prune", help="remove unused blobs and leftovers of interrupted writes")
     parser.set_defaults(handler=handle_prune)
 
 
 def handle_list(args: argparse.Namespace) -> int:
-    # Reads the store directly (no pydantic, no engine) so that `hearth list` starts fast.
+    # No pydantic and no engine on this path, so that `hearth list` starts fast.
+    from datetime import datetime
+
     from hearth.cli.output import human_age, human_size, print_columns
-    from hearth.store import ModelStore
+    from hearth.client import Client
 
     rows = [["NAME", "ID", "SIZE", "MODIFIED"]]
-    for model in ModelStore().list():
-        rows.append([model.name.short, model.short_id, human_size(model.size), human_age(model.modified_at)])
+    client = Client.if_running()
+    if client is not None:
+        for model in client._json("GET", "/api/tags").get("models", []):
+            modified = datetime.fromisoformat(model["modified_at"].replace("Z", "+00:00"))
+            rows.append([model["name"], model["digest"][:12], human_size(model["size"]), human_age(modified)])
+    else:
+        from hearth.store import ModelStore
+
+        for stored in ModelStore().list():
+            rows.append([stored.name.short, stored.short_id, human_size(stored.size),
+                         human_age(stored.modified_at)])
     print_columns(rows)
     return 0
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from hearth.runtime import Runtime
+    from hearth.cli.backend import connect
 
-    shown = Runtime().show(args.model)
+    shown = connect().show(args.model)
     if args.section:
         text = getattr(shown, args.section)
         print(text.rstrip("\n"))
@@ -85,9 +103,9 @@ def handle_show(args: argparse.Namespace) -> int:
 
 
 def handle_rm(args: argparse.Namespace) -> int:
-    from hearth.runtime import Runtime
+    from hearth.cli.backend import connect
 
-    runtime = Runtime()
+    runtime = connect()
     for name in args.models:
         runtime.delete(name)
         print(f"deleted '{name}'")
@@ -95,9 +113,9 @@ def handle_rm(args: argparse.Namespace) -> int:
 
 
 def handle_cp(args: argparse.Namespace) -> int:
-    from hearth.runtime import Runtime
+    from hearth.cli.backend import connect
 
-    Runtime().copy(args.source, args.destination)
+    connect().copy(args.source, args.destination)
     print(f"copied '{args.source}' to '{args.destination}'")
     return 0
 
@@ -109,4 +127,40 @@ def handle_prune(args: argparse.Namespace) -> int:
     report = ModelStore().prune()
     print(f"removed {report.blobs_removed} unused blob(s) and {report.temp_files_removed} "
           f"leftover temp file(s), freed {human_size(report.bytes_freed)}")
+    return 0
+
+
+def handle_ps(args: argparse.Namespace) -> int:
+    import sys
+    from datetime import datetime, timezone
+
+    from hearth import config
+    from hearth.cli.output import human_size, print_columns
+    from hearth.client import Client
+
+    rows = [["NAME", "ID", "SIZE", "CONTEXT", "UNTIL"]]
+    client = Client.if_running()
+    if client is None:
+        print_columns(rows)
+        print(f"(no hearth server answers at {config.host()}; start one with `hearth serve`)", file=sys.stderr)
+        return 0
+    for model in client.ps().models:
+        until = "busy" if model.in_use else "forever"
+        if model.expires_at and model.expires_at.year < 2300:
+            seconds = (model.expires_at - datetime.now(timezone.utc)).total_seconds()
+            until = f"{max(0, int(seconds))} seconds from now" if seconds < 120 else f"{int(seconds // 60)} minutes from now"
+        rows.append([model.name, model.digest[:12], human_size(model.size), str(model.context_length), until])
+    print_columns(rows)
+    return 0
+
+
+def handle_stop(args: argparse.Namespace) -> int:
+    from hearth import config
+    from hearth.client import Client
+    from hearth.errors import HearthError
+
+    client = Client.if_running()
+    if client is None:
+        raise HearthError(f"no hearth server answers at {config.host()}; nothing is loaded")
+    client.stop(args.model)
     return 0

@@ -12,9 +12,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
-    from hearth.runtime import Runtime
 
+    backend = connect()
     with ProgressPrinter() as progress:
-        Runtime().pull(args.model, progress)
+        backend.pull(args.model, progress)
     return 0

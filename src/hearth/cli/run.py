@@ -50,12 +50,12 @@ def read_piped_prompt(prompt: str) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     from hearth.api.types import ChatRequest, Message, Options
+    from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
     from hearth.cli.streaming import parse_option_flags, print_timings, stream_to_stdout
     from hearth.errors import ModelNotFound
-    from hearth.runtime import Runtime
 
-    runtime = Runtime()
+    runtime = connect()
     options = Options(**parse_option_flags(args.option))
     fmt = parse_format(args.format)
     prompt = read_piped_prompt(" ".join(args.prompt))

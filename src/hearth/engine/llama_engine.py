@@ -50,6 +50,9 @@ class LlamaEngine:
         self.settings = settings
         self.load_ns = load_ns
         self._pieces: dict[int, bytes] = {}
+        # Leading KV-cache positions computed by prompt evaluation in whole, aligned chunks:
+        # the only ones a later prompt may reuse without changing its answer (see _reuse).
+        self._aligned_prefix = 0
 
     @classmethod
     def load(cls, path: Path, settings: LoadSettings, *, embedding: bool = False,
@@ -153,7 +156,8 @@ class LlamaEngine:
         self.check_fits(prompt_tokens)
         llm = self._llm
         stats = GenerationStats(prompt_tokens=len(prompt_tokens))
-        stats.prompt_cached = self._cached_prefix(prompt_tokens)
+        stats.prompt_cached = self._reuse(prompt_tokens)
+        self._aligned_prefix = len(prompt_tokens) // self.settings.num_batch * self.settings.num_batch
         llm.set_seed(sampling.effective_seed())
         llm.last_n_tokens_size = sampling.repeat_last_n if sampling.repeat_last_n >= 0 else self.context_length
         limit = self._token_limit(sampling.num_predict, len(prompt_tokens))
@@ -167,7 +171,8 @@ class LlamaEngine:
         started = time.perf_counter_ns()
         first_token_at = 0
         tokens = llm.generate(
-            prompt_tokens,
+            prompt_tokens[stats.prompt_cached :],
+            reset=False,
             top_k=sampling.top_k,
             top_p=sampling.top_p,
             min_p=sampling.min_p,
@@ -218,19 +223,29 @@ class LlamaEngine:
             return room
         return max(0, min(num_predict, room))
 
-    def _cached_prefix(self, tokens: list[int]) -> int:
-        """How many leading prompt tokens the KV cache already holds (Llama.generate reuses them)."""
+    def _reuse(self, tokens: list[int]) -> int:
+        """Keep the longest reusable prefix of ``tokens`` in the KV cache; drop the rest.
+
+        llama.cpp's arithmetic depends on how tokens are grouped into batches, so a prompt
+        evaluated partly from cache can come out slightly different from the same prompt
+        evaluated cold, enough to change a greedy answer. We therefore reuse only whole
+        ``num_batch``-sized chunks that were themselves evaluated as prompt chunks from
+        position 0: the suffix is then evaluated in exactly the chunks a cold run would use,
+        and the answer is the same bit for bit. Tokens the model generated (one at a time)
+        are never reused for the same reason.
+        """
         llm = self._llm
-        held = llm.n_tokens
-        if held == 0:
-            return 0
+        held = min(llm.n_tokens, self._aligned_prefix)
         same = 0
         for a, b in zip(llm.input_ids[:held].tolist(), tokens, strict=False):
             if a != b:
                 break
             same += 1
-        # Llama.generate replays one token when the whole prompt is cached, to refresh logits.
-        return min(same, len(tokens) - 1)
+        chunk = self.settings.num_batch
+        reuse = min(same, len(tokens) - 1) // chunk * chunk
+        llm._ctx.kv_cache_seq_rm(-1, reuse, -1)
+        llm.n_tokens = reuse
+        return reuse
 
     def embed(self, texts: list[str], *, truncate: bool = True) -> tuple[list[list[float]], int]:
         """Normalized embeddings, one per text, and the number of tokens read."""

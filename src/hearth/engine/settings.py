@@ -16,7 +16,7 @@ from hearth.api.types import Options
 @dataclass(frozen=True)
 class LoadSettings:
     num_ctx: int
-    num_batch: int = 512
+    num_batch: int = 64
     num_thread: int = 1
     num_gpu: int = -1
     use_mmap: bool = True
@@ -29,7 +29,9 @@ class LoadSettings:
             num_ctx = min(num_ctx, model_context_length)
         return cls(
             num_ctx=num_ctx,
-            num_batch=options.num_batch or 512,
+            # Small prompt chunks make more of a cached prefix reusable (see LlamaEngine._reuse)
+            # and cost little prefill speed on a CPU.
+            num_batch=options.num_batch or 64,
             num_thread=options.num_thread or config.num_thread(),
             num_gpu=-1 if options.num_gpu is None else options.num_gpu,
             use_mmap=True if options.use_mmap is None else options.use_mmap,

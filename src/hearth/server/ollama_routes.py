@@ -29,6 +29,7 @@ from hearth.api.types import (
     PullRequest,
     ShowRequest,
     ShowResponse,
+    StatusResponse,
     TokenizeRequest,
     TokenizeResponse,
     VersionResponse,
@@ -192,6 +193,13 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         licenses=licenses,
         messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []],
     )
+
+
+@router.post("/api/stop", response_model=StatusResponse)
+async def stop(body: DeleteRequest, request: Request) -> StatusResponse:
+    """hearth extra: unload a model now (after its running requests), like `ollama stop`."""
+    await call_in_thread(runtime_of(request).stop, body.model)
+    return StatusResponse(status="success")
 
 
 @router.post("/api/copy")

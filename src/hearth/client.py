@@ -1,0 +1,242 @@
+"""Talk to a running ``hearth serve``: the same methods as ``Runtime``, over HTTP.
+
+The CLI uses this when a server answers at HEARTH_HOST, so a model stays loaded between
+``hearth run`` calls. Built on ``http.client`` to keep the CLI's start fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hearth import config
+from hearth.errors import HearthError, ModelNotFound
+
+PROBE_TIMEOUT = 0.5
+
+
+class RemoteError(HearthError):
+    """An error the server reported; keeps its status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status
+
+
+class ServerGone(HearthError):
+    status_code = 503
+
+
+class Client:
+    def __init__(self, address: str | None = None, api_key: str | None = None, timeout: float = 600) -> None:
+        self.address = address or config.host()
+        host, _, port = self.address.rpartition(":")
+        self.host = host.strip("[]") or "127.0.0.1"
+        self.port = int(port)
+        self.api_key = config.api_key() if api_key is None else api_key
+        self.timeout = timeout
+
+    @classmethod
+    def if_running(cls) -> Client | None:
+        """A client when a hearth server answers at HEARTH_HOST, else None."""
+        try:
+            client = cls(timeout=PROBE_TIMEOUT)
+            status, _ = client._request("GET", "/api/version")
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
+        if status != 200:
+            return None
+        client.timeout = 600
+        return client
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": "hearth-cli"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers.update(extra or {})
+        return headers
+
+    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        connection = self._connection()
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            connection.request(method, path, body=data, headers=self._headers())
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            status, data = self._request(method, path, body)
+        except (OSError, http.client.HTTPException) as exc:
+            raise ServerGone(f"the hearth server at {self.address} did not answer: {exc}") from exc
+        if status >= 400:
+            raise self._error(status, data, body)
+        return json.loads(data) if data.strip() else {}
+
+    @staticmethod
+    def _error(status: int, data: bytes, body: Any = None) -> HearthError:
+        try:
+            message = json.loads(data).get("error") or f"HTTP {status}"
+        except (ValueError, AttributeError):
+            message = data.decode(errors="replace").strip() or f"HTTP {status}"
+        if isinstance(message, dict):
+            message = message.get("message", str(message))
+        if status == 404 and isinstance(body, dict) and "model" in body:
+            return ModelNotFound(body["model"]) if "not found" in message else RemoteError(status, message)
+        return RemoteError(status, message)
+
+    def _stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
+        connection = self._connection()
+        try:
+            try:
+                connection.request("POST", path, body=json.dumps(body).encode(), headers=self._headers())
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise ServerGone(f"the hearth server at {self.address} did not answer: {exc}") from exc
+            if response.status >= 400:
+                raise self._error(response.status, response.read(), body)
+            for line in response:
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if "error" in item:
+                    raise RemoteError(500, item["error"])
+                yield item
+        finally:
+            # Closing mid-stream (Ctrl+C) tells the server to stop generating.
+            connection.close()
+
+    # -- the Runtime's methods ------------------------------------------------------------
+
+    def list_models(self):
+        from hearth.api.types import ListResponse
+
+        return ListResponse.model_validate(self._json("GET", "/api/tags"))
+
+    def show(self, name: str):
+        from hearth.api.types import ShowResponse
+
+        return ShowResponse.model_validate(self._json("POST", "/api/show", {"model": name}))
+
+    def get_model(self, name: str):
+        return self.show(name)
+
+    def ensure_model(self, name: str, progress=None):
+        try:
+            return self.show(name)
+        except ModelNotFound:
+            self.pull(name, progress)
+            return self.show(name)
+
+    def pull(self, name: str, progress=None) -> None:
+        from hearth.api.types import ProgressResponse
+
+        for item in self._stream("/api/pull", {"model": name, "stream": True}):
+            if progress:
+                progress(ProgressResponse.model_validate(item))
+
+    def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
+               base_dir: Path | None = None, progress=None, source: str = "Modelfile") -> None:
+        """Parse the Modelfile here, upload a local GGUF as a blob, then send the parts."""
+        from hearth.api.types import ProgressResponse
+        from hearth.errors import InvalidRequest
+        from hearth.modelfile import parse_modelfile, resolve_from
+
+        if modelfile is None:
+            if from_path is None:
+                raise InvalidRequest("give a Modelfile or a GGUF file to create a model from")
+            modelfile = f'FROM "{Path(from_path).expanduser().resolve()}"\n'
+        parsed = parse_modelfile(modelfile, source=source)
+        if parsed.adapters:
+            raise InvalidRequest(f"{source}: ADAPTER is not supported by this version of hearth yet")
+        body: dict[str, Any] = {"model": name, "stream": True}
+        kind, path = resolve_from(parsed, base_dir or Path.cwd())
+        if kind == "file":
+            assert path is not None
+            if not path.is_file():
+                raise InvalidRequest(f"{source} line {parsed.from_line}: FROM file {path} does not exist")
+            from hearth.gguf import read_gguf
+
+            read_gguf(path)  # refuse a bad file before uploading it
+            body["files"] = {path.name if path.name.endswith(".gguf") else "model.gguf": self.upload_blob(path)}
+        else:
+            body["from"] = parsed.from_
+        for key, value in (("template", parsed.template), ("system", parsed.system)):
+            if value is not None:
+                body[key] = value
+        if parsed.parameters:
+            body["parameters"] = parsed.parameters
+        if parsed.licenses:
+            body["license"] = parsed.licenses
+        if parsed.messages:
+            body["messages"] = parsed.messages
+        for item in self._stream("/api/create", body):
+            if progress:
+                progress(ProgressResponse.model_validate(item))
+
+    def upload_blob(self, path: Path) -> str:
+        digest_hash = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest_hash.update(chunk)
+        digest = "sha256:" + digest_hash.hexdigest()
+        status, _ = self._request("HEAD", f"/api/blobs/{digest}")
+        if status == 200:
+            return digest
+        connection = self._connection()
+        try:
+            with open(path, "rb") as handle:
+                headers = self._headers({"Content-Type": "application/octet-stream",
+                                         "Content-Length": str(path.stat().st_size)})
+                connection.request("POST", f"/api/blobs/{digest}", body=handle, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise self._error(response.status, data)
+        return digest
+
+    def copy(self, source: str, destination: str) -> None:
+        self._json("POST", "/api/copy", {"source": source, "destination": destination})
+
+    def delete(self, name: str) -> None:
+        self._json("DELETE", "/api/delete", {"model": name})
+
+    def ps(self):
+        from hearth.api.types import ProcessResponse
+
+        return ProcessResponse.model_validate(self._json("GET", "/api/ps"))
+
+    def stop(self, name: str) -> None:
+        self._json("POST", "/api/stop", {"model": name})
+
+    def chat(self, request, cancelled=None):
+        from hearth.api.types import ChatResponse
+
+        body = request.model_dump(exclude_none=True)
+        body["stream"] = True
+        for item in self._stream("/api/chat", body):
+            yield ChatResponse.model_validate(item)
+
+    def generate(self, request, cancelled=None):
+        from hearth.api.types import GenerateResponse
+
+        body = request.model_dump(exclude_none=True)
+        body["stream"] = True
+        for item in self._stream("/api/generate", body):
+            yield GenerateResponse.model_validate(item)
+
+    def close(self) -> None:
+        return None
