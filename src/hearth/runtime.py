@@ -338,7 +338,13 @@ class Runtime:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
                 return
-            if request.raw:
+            if request.suffix:
+                fim = setup.loaded.engine.fill_in_middle(request.prompt, request.suffix)
+                if fim is None:
+                    raise InvalidRequest(f"model '{request.model}' does not support insert (suffix): "
+                                         "it has no fill-in-the-middle tokens")
+                tokens = fim
+            elif request.raw:
                 tokens = setup.loaded.engine.tokenize(request.prompt, add_special=True, parse_special=False)
             else:
                 messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],

@@ -129,6 +129,21 @@ class LlamaEngine:
             self._pieces[key] = piece
         return piece
 
+    def fill_in_middle(self, prefix: str, suffix: str) -> list[int] | None:
+        """Prompt tokens asking for the text between prefix and suffix, or None when the
+        model has no fill-in-the-middle tokens."""
+        import llama_cpp
+
+        vocab = self._llm._model.vocab
+        pre, suf, mid = (llama_cpp.llama_vocab_fim_pre(vocab), llama_cpp.llama_vocab_fim_suf(vocab),
+                         llama_cpp.llama_vocab_fim_mid(vocab))
+        if min(pre, suf, mid) < 0:
+            return None
+        body = self.tokenize(prefix, add_special=False, parse_special=False)
+        tail = self.tokenize(suffix, add_special=False, parse_special=False)
+        head = self.tokenize("", add_special=True, parse_special=False)  # BOS where the model wants one
+        return [*head, pre, *body, suf, *tail, mid]
+
     def _is_end_of_generation(self, token: int) -> bool:
         import llama_cpp
 
