@@ -87,7 +87,9 @@ class LlamaEngine:
 
     @property
     def context_length(self) -> int:
-        return self._llm.n_ctx()
+        # llama.cpp rounds the context up (to 256), but llama-cpp-python's token buffer keeps
+        # the size asked for: the smaller one is the real limit.
+        return min(self._llm.n_ctx(), self._llm.context_params.n_ctx)
 
     @property
     def vocab_size(self) -> int:

@@ -66,6 +66,8 @@ router = APIRouter()
 log = logging.getLogger("hearth.server")
 
 FINGERPRINT = "fp_hearth"
+# /openapi.json: with "stream": true these routes answer with server-sent events instead.
+STREAMED = {200: {"content": {"text/event-stream": {}}}}
 IMAGE_PARTS = {"image_url", "input_image", "image"}
 
 
@@ -257,7 +259,7 @@ def include_usage(body: SamplingFields) -> bool:
 # -- chat -----------------------------------------------------------------------------------
 
 
-@router.post("/v1/chat/completions", response_model=ChatCompletion)
+@router.post("/v1/chat/completions", response_model=ChatCompletion, responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     if body.logprobs:
         raise InvalidRequest("logprobs are not supported")
@@ -327,7 +329,7 @@ async def chat_events(chunks: AsyncIterator[Any], body: ChatCompletionRequest, p
 # -- completions ----------------------------------------------------------------------------
 
 
-@router.post("/v1/completions", response_model=Completion)
+@router.post("/v1/completions", response_model=Completion, responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request):
     prompt = prompt_of(body.prompt)
     if body.logprobs:

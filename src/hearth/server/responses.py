@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from hearth.errors import HearthError, ServerBusy
+from hearth.errors import HearthError, ModelNotFound, ServerBusy
 from hearth.server.bridge import CancelFlag, iterate_in_thread
 
 log = logging.getLogger("hearth.server")
@@ -40,9 +40,9 @@ def openai_error_type(status: int) -> str:
     }.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None,
+                   code: str | None = None) -> JSONResponse:
     if is_openai_path(path):
-        code = {404: "model_not_found"}.get(status)
         body: dict[str, Any] = {"error": {"message": message, "type": openai_error_type(status),
                                           "param": None, "code": code}}
     else:
@@ -52,7 +52,8 @@ def error_response(path: str, status: int, message: str, headers: dict[str, str]
 
 def hearth_error_response(path: str, exc: HearthError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServerBusy) else None
-    return error_response(path, exc.status_code, exc.message, headers)
+    code = "model_not_found" if isinstance(exc, ModelNotFound) else None
+    return error_response(path, exc.status_code, exc.message, headers, code)
 
 
 def to_json_line(item: Any) -> bytes:
