@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hearth.api.types import ChatRequest, GenerateRequest, Message, Options
-from hearth.engine.llama_engine import LlamaEngine
+from hearth.engine.local_engine import LocalBatchEngine
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.engine.stops import StopMatcher
 from hearth.errors import ContextOverflow, InvalidRequest, TemplateError
@@ -18,13 +18,13 @@ from tests.tinymodel import write_tiny_model
 @pytest.fixture(scope="module")
 def engine(tiny_model: Path):
     # num_batch 16: the prompt chunk that cached prefixes are aligned to (see test below).
-    loaded = LlamaEngine.load(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
+    loaded = LocalBatchEngine(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
     yield loaded
     loaded.close()
 
 
-def run(engine: LlamaEngine, prompt: str, **sampling) -> tuple[str, object]:
-    tokens = engine.tokenize(prompt)
+def run(engine: LocalBatchEngine, prompt: str, **sampling) -> tuple[str, object]:
+    tokens = engine.vocab.tokenize(prompt)
     pieces, last = [], None
     for chunk in engine.generate(tokens, SamplingSettings(**sampling)):
         pieces.append(chunk.text)
@@ -84,7 +84,7 @@ def test_cached_prefix_is_reused_in_whole_chunks_and_changes_nothing(engine, tin
     assert final.stats.prompt_cached > 0
     assert final.stats.prompt_cached % 16 == 0
     assert final.stats.prompt_evaluated == final.stats.prompt_tokens - final.stats.prompt_cached
-    cold_engine = LlamaEngine.load(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
+    cold_engine = LocalBatchEngine(tiny_model, LoadSettings(num_ctx=128, num_batch=16, num_thread=2))
     try:
         cold, cold_final = run(cold_engine, extended, temperature=0, num_predict=6)
     finally:

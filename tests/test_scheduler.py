@@ -11,7 +11,7 @@ import pytest
 from hearth.api.types import GenerateRequest, Options
 from hearth.errors import InvalidRequest, ServerBusy
 from hearth.runtime import Runtime
-from hearth.scheduler import FairLock, Slot, choose_evictions
+from hearth.scheduler import FairSemaphore, Slot, choose_evictions
 from tests.tinymodel import write_tiny_model
 
 
@@ -85,7 +85,7 @@ def test_a_full_queue_refuses_at_once_and_the_waiting_request_runs_later(runtime
 
 
 def test_fair_lock_serves_in_arrival_order():
-    lock = FairLock()
+    lock = FairSemaphore()
     lock.acquire()
     order: list[int] = []
     threads = []

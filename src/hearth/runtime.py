@@ -39,7 +39,7 @@ from hearth.names import ModelName
 from hearth.store import ModelStore, StoredModel
 
 if TYPE_CHECKING:
-    from hearth.engine.llama_engine import EngineChunk, LlamaEngine
+    from hearth.engine.chunks import EngineChunk
     from hearth.engine.settings import LoadSettings
     from hearth.gguf import GGUFInfo
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 class LoadedModel:
     """An engine the scheduler holds; shared by every name that points at the same weights."""
 
-    engine: LlamaEngine
+    engine: Any  # LocalBatchEngine, RunnerEngine or EmbeddingEngine
     info: GGUFInfo
     digest: str
     settings: LoadSettings
@@ -57,6 +57,14 @@ class LoadedModel:
     @property
     def load_ns(self) -> int:
         return self.engine.load_ns
+
+    @property
+    def n_parallel(self) -> int:
+        return self.engine.n_parallel
+
+    @property
+    def alive(self) -> bool:
+        return self.engine.alive
 
     def close(self) -> None:
         self.engine.close()
@@ -78,14 +86,14 @@ Cancelled = Callable[[], bool] | None
 FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)  # how Ollama shows "never expires"
 
 
-def estimate_memory(info: GGUFInfo, settings: LoadSettings) -> int:
-    """Weights + f16 KV cache + a compute/runtime allowance, in bytes."""
+def estimate_memory(info: GGUFInfo, settings: LoadSettings, n_parallel: int = 1) -> int:
+    """Weights + f16 KV cache for every slot + a compute/runtime allowance, in bytes."""
     layers = info.block_count or 0
     heads = info.head_count or 1
     kv_heads = info.head_count_kv or heads
     width = info.embedding_length or 0
     kv_width = (width // heads) * kv_heads if heads else width
-    kv_cache = 2 * settings.num_ctx * layers * kv_width * 2
+    kv_cache = 2 * settings.num_ctx * n_parallel * layers * kv_width * 2
     return info.file_size + kv_cache + 64 * 1024 * 1024
 
 
@@ -103,12 +111,18 @@ def options_from_parameters(params: dict[str, Any], model: str) -> Options:
 
 
 class Runtime:
-    def __init__(self, store: ModelStore | None = None) -> None:
+    def __init__(self, store: ModelStore | None = None, *, isolated: bool = False,
+                 num_parallel: int = 1) -> None:
+        """``isolated``: each loaded model runs in a runner child process (the server);
+        otherwise in this process (the CLI, the Python API). ``num_parallel``: requests one
+        loaded model decodes together."""
         from hearth.scheduler import Scheduler
 
         self.store = store or ModelStore()
         self.scheduler = Scheduler()
-        self._file_engines: list[LlamaEngine] = []
+        self.isolated = isolated
+        self.num_parallel = num_parallel
+        self._file_engines: list[Any] = []
 
     # -- the store ------------------------------------------------------------------------
 
@@ -210,7 +224,6 @@ class Runtime:
     def _use(self, model: StoredModel, options: Options, keep_alive: Any = None,
              embedding: bool = False) -> Iterator[tuple[PromptSetup, int]]:
         """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
-        from hearth.engine.llama_engine import LlamaEngine
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
         from hearth.gguf import read_gguf
@@ -219,15 +232,27 @@ class Runtime:
         merged = options.merged_over(params)
         info = read_gguf(model.model_path)
         settings = LoadSettings.from_options(merged, info.context_length)
-        key = (model.model_layer.digest, settings, embedding)
+        parallel = 1 if embedding else self.num_parallel
+        key = (model.model_layer.digest, settings, embedding, parallel)
         path = model.model_path
 
         def load() -> LoadedModel:
-            engine = LlamaEngine.load(path, settings, embedding=embedding, pooling_type=info.pooling_type)
+            if embedding:
+                from hearth.engine.embedding import EmbeddingEngine
+
+                engine: Any = EmbeddingEngine.load(path, settings, pooling_type=info.pooling_type)
+            elif self.isolated:
+                from hearth.engine.runner_client import RunnerEngine
+
+                engine = RunnerEngine(path, settings, parallel)
+            else:
+                from hearth.engine.local_engine import LocalBatchEngine
+
+                engine = LocalBatchEngine(path, settings, parallel)
             return LoadedModel(engine=engine, info=info, digest=model.model_layer.digest,
                                settings=settings, size=estimate)
 
-        estimate = estimate_memory(info, settings)
+        estimate = estimate_memory(info, settings, parallel)
         seconds = None if keep_alive is None else parse_duration(keep_alive)
         with self.scheduler.use(key, model.name.short, estimate, load, seconds) as (loaded, load_ns):
             setup = PromptSetup(
@@ -242,14 +267,14 @@ class Runtime:
 
     def load_file(self, path: Path, options: Options) -> PromptSetup:
         """The raw engine on a GGUF file outside the store (``hearth generate -m``)."""
-        from hearth.engine.llama_engine import LlamaEngine
+        from hearth.engine.local_engine import LocalBatchEngine
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
         from hearth.gguf import read_gguf
 
         info = read_gguf(path)
         settings = LoadSettings.from_options(options, info.context_length)
-        engine = LlamaEngine.load(path, settings)
+        engine = LocalBatchEngine(path, settings, 1)
         self._file_engines.append(engine)
         loaded = LoadedModel(engine=engine, info=info, digest="", settings=settings,
                              size=estimate_memory(info, settings))
@@ -273,7 +298,7 @@ class Runtime:
                 digest=(stored.digest[7:] if stored else loaded.digest[7:]),
                 details=self._details(stored) if stored else ModelDetails(),
                 expires_at=expires, context_length=loaded.engine.context_length,
-                num_parallel=1, in_use=slot.in_use,
+                num_parallel=loaded.n_parallel, in_use=slot.in_use, runner_pid=loaded.engine.pid,
             ))
         return ProcessResponse(models=running)
 
@@ -303,7 +328,7 @@ class Runtime:
                 template: str | None = None) -> list[int]:
         from hearth.engine.templates import render_chat
 
-        engine = setup.loaded.engine
+        engine = setup.loaded.engine.vocab
         text = render_chat(
             template or setup.template,
             messages,
@@ -339,13 +364,14 @@ class Runtime:
                            load_duration=load_ns)
                 return
             if request.suffix:
-                fim = setup.loaded.engine.fill_in_middle(request.prompt, request.suffix)
+                fim = setup.loaded.engine.vocab.fill_in_middle(request.prompt, request.suffix)
                 if fim is None:
                     raise InvalidRequest(f"model '{request.model}' does not support insert (suffix): "
                                          "it has no fill-in-the-middle tokens")
                 tokens = fim
             elif request.raw:
-                tokens = setup.loaded.engine.tokenize(request.prompt, add_special=True, parse_special=False)
+                tokens = setup.loaded.engine.vocab.tokenize(request.prompt, add_special=True,
+                                                            parse_special=False)
             else:
                 messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],
                                               request.system)
@@ -389,22 +415,22 @@ class Runtime:
                  keep_alive: Any = None) -> list[int]:
         model = self.get_model(model_name)
         with self._use(model, options or Options(), keep_alive) as (setup, _):
-            return setup.loaded.engine.tokenize(text, add_special=True, parse_special=True)
+            return setup.loaded.engine.vocab.tokenize(text, add_special=True, parse_special=True)
 
     def detokenize(self, model_name: str, tokens: list[int], options: Options | None = None,
                    keep_alive: Any = None) -> str:
         model = self.get_model(model_name)
         with self._use(model, options or Options(), keep_alive) as (setup, _):
-            vocab = setup.loaded.engine.vocab_size
-            bad = [t for t in tokens if not 0 <= t < vocab]
+            vocab = setup.loaded.engine.vocab
+            bad = [t for t in tokens if not 0 <= t < vocab.size]
             if bad:
-                raise InvalidRequest(f"token ids out of range for this model (0..{vocab - 1}): {bad[:5]}")
-            return setup.loaded.engine.detokenize(tokens)
+                raise InvalidRequest(f"token ids out of range for this model (0..{vocab.size - 1}): {bad[:5]}")
+            return vocab.detokenize(tokens)
 
     def generate_tokens(self, setup: PromptSetup, prompt: str, options: Options,
                         fmt: Any = None) -> Iterator[GenerateResponse]:
         """Raw completion on an already loaded file, as ``hearth generate`` does."""
-        tokens = setup.loaded.engine.tokenize(prompt, add_special=True, parse_special=False)
+        tokens = setup.loaded.engine.vocab.tokenize(prompt, add_special=True, parse_special=False)
 
         def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
             return GenerateResponse(model=setup.name, created_at=now(), response=text, done=done, **timing)

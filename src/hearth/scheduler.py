@@ -2,8 +2,8 @@
 
 - Admission: at most HEARTH_MAX_QUEUE requests wait; one more is refused at once with
   ``ServerBusy`` (HTTP 503 + Retry-After) instead of piling up.
-- Each loaded model serves its requests in arrival order (a fair ticket lock), since one
-  llama.cpp context decodes one request at a time here.
+- Each loaded model serves up to its ``n_parallel`` requests at once (decoded together in one
+  batch by its engine); more wait, served in arrival order.
 - Keep-alive: after its last request a model stays loaded for the request's ``keep_alive``
   (default HEARTH_KEEP_ALIVE); ``0`` unloads it at once, a negative value keeps it forever.
 - Memory: before a load, idle models are unloaded (least recently used first) until the new
@@ -24,30 +24,37 @@ from hearth import config
 from hearth.errors import ServerBusy
 
 
-class FairLock:
-    """A lock granted in the order it was asked for (threading.Lock makes no such promise)."""
+class FairSemaphore:
+    """``permits`` holders at once, granted strictly in the order they asked (FIFO):
+    threading.Semaphore makes no such promise, and a request must not be overtaken forever."""
 
-    def __init__(self) -> None:
+    def __init__(self, permits: int = 1) -> None:
         self._cond = threading.Condition()
+        self._permits = permits
         self._next_ticket = 0
-        self._serving = 0
+        self._admitted = 0  # tickets below this have been let in
+        self._holding = 0
 
     def acquire(self) -> None:
         with self._cond:
             ticket = self._next_ticket
             self._next_ticket += 1
-            while self._serving != ticket:
+            while ticket != self._admitted or self._holding >= self._permits:
                 self._cond.wait()
+            self._admitted += 1
+            self._holding += 1
+            self._cond.notify_all()
 
     def release(self) -> None:
         with self._cond:
-            self._serving += 1
+            self._holding -= 1
             self._cond.notify_all()
 
     @property
     def waiting(self) -> int:
+        """Holders plus those waiting their turn."""
         with self._cond:
-            return self._next_ticket - self._serving
+            return self._next_ticket - self._admitted + self._holding
 
 
 @dataclass
@@ -56,7 +63,7 @@ class Slot:
     name: str
     loaded: Any
     size: int
-    lock: FairLock = field(default_factory=FairLock)
+    lock: FairSemaphore = field(default_factory=FairSemaphore)
     in_use: int = 0
     keep_alive: float = 300.0
     expires_at: float = float("inf")  # time.time(); inf while in use or kept forever
@@ -136,13 +143,13 @@ class Scheduler:
     def _slot_for(self, key: Any, name: str, estimate: int, load: Callable[[], Any]) -> tuple[Slot, int]:
         with self._cond:
             slot = self._slots.get(key)
-            if slot is not None:
+            if slot is not None and self._usable(slot):
                 slot.name = name
                 return slot, 0
         with self._load_lock:
             with self._cond:
                 slot = self._slots.get(key)
-                if slot is not None:
+                if slot is not None and self._usable(slot):
                     return slot, 0
                 idle = [s for s in self._slots.values() if s.in_use == 0 and s.lock.waiting == 0]
                 evict = choose_evictions(estimate, memory_available(), idle, len(self._slots),
@@ -156,10 +163,21 @@ class Scheduler:
             # The loaded object's own figure leaves out one-time imports, as Ollama's does.
             load_ns = getattr(loaded, "load_ns", None) or time.perf_counter_ns() - started
             slot = Slot(key=key, name=name, loaded=loaded, size=estimate,
+                        lock=FairSemaphore(getattr(loaded, "n_parallel", 1)),
                         keep_alive=config.keep_alive_seconds())
             with self._cond:
                 self._slots[key] = slot
             return slot, load_ns
+
+    def _usable(self, slot: Slot) -> bool:
+        """A slot whose engine died (its runner crashed) is dropped here; the caller then
+        loads the model again. Called with ``_cond`` held."""
+        if getattr(slot.loaded, "alive", True):
+            return True
+        if self._slots.get(slot.key) is slot:
+            del self._slots[slot.key]
+        threading.Thread(target=slot.loaded.close, daemon=True).start()
+        return False
 
     # -- unloading -----------------------------------------------------------------------
 

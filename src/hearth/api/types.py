@@ -295,6 +295,7 @@ class RunningModel(WireModel):
     context_length: int = 0
     num_parallel: int = 1
     in_use: int = 0
+    runner_pid: int | None = None  # hearth extra: the model's runner process, when isolated
 
 
 class ProcessResponse(WireModel):

@@ -8,17 +8,31 @@ from typing import Any
 from hearth.errors import InvalidRequest
 
 
-def grammar_for_format(fmt: str | dict[str, Any] | None) -> Any:
-    """A ``LlamaGrammar`` for the format, or None for free text."""
+def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
+    """GBNF grammar text for the format, or None for free text. Text (not a compiled grammar)
+    so it can travel to a runner process."""
     if fmt is None or fmt == "":
         return None
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
     if fmt == "json":
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        return JSON_GBNF
     if isinstance(fmt, dict):
         try:
-            return LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)
+            text = json_schema_to_gbnf(json.dumps(fmt))
         except Exception as exc:  # the converter raises plain exceptions for bad schemas
             raise InvalidRequest(f"format: unsupported JSON schema: {exc}") from exc
+        compile_grammar(text)  # a schema llama.cpp cannot use is the client's error, found now
+        return text
     raise InvalidRequest("format must be \"json\" or a JSON schema object")
+
+
+def compile_grammar(text: str | None) -> Any:
+    if text is None:
+        return None
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(text, verbose=False)
+    except Exception as exc:
+        raise InvalidRequest(f"format: llama.cpp cannot use this grammar: {exc}") from exc

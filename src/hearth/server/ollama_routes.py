@@ -111,7 +111,36 @@ async def generate(body: GenerateRequest, request: Request):
 @router.post("/api/chat", response_model=ChatResponse, response_model_exclude_none=True)
 async def chat(body: ChatRequest, request: Request):
     runtime = runtime_of(request)
+    if body.tools:
+        return await _generation(request, lambda flag: chat_with_tools(runtime, body, flag), body.stream,
+                                 "message")
     return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream, "message")
+
+
+def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
+    """A chat whose answer may be a tool call. The answer is read whole before it is sent (as
+    one chunk, also when streaming): a call can only be recognized once it is complete."""
+    import json
+
+    from hearth.api.types import Message, ToolCall, ToolCallFunction
+    from hearth.server.openai_tools import find_tool_calls
+
+    chunks = list(runtime.chat(body, cancelled=flag))
+    text = "".join(chunk.message.content for chunk in chunks)
+    names = frozenset(str(tool.get("function", {}).get("name", "")) for tool in body.tools or [])
+    content, calls = find_tool_calls(text, names)
+    def arguments(text: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    tool_calls = [ToolCall(function=ToolCallFunction(name=call.function.name,
+                                                     arguments=arguments(call.function.arguments)))
+                  for call in calls]
+    message = Message(role="assistant", content=content or "", tool_calls=tool_calls or None)
+    yield chunks[-1].model_copy(update={"message": message})
 
 
 @router.post("/api/embed", response_model=EmbedResponse)

@@ -34,7 +34,8 @@ def serve(address: str | None = None, log_level: str = "info") -> int:
     if not is_loopback(host_name(host)) and not config.api_key():
         print(f"warning: listening on {host}, reachable from other machines, without HEARTH_API_KEY: "
               "anyone who can reach it can use your models", file=sys.stderr)
-    runtime = Runtime()
+    # Each loaded model in its own runner process; requests to it decoded together.
+    runtime = Runtime(isolated=True, num_parallel=config.num_parallel())
     runtime.scheduler.start_reaper()
     app = create_app(runtime, bind_host=host)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,90 @@
+"""The batching engine in this process: a ``BatchDecoder`` on its own thread.
+
+``hearth run`` and the Python API use this; the server puts the same decoder in a runner
+child process instead (``runner_client.py``) so a crash costs one model, not the server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hearth.engine.batch import BatchDecoder, Event, Job
+from hearth.engine.chunks import EngineChunk, chunk_from_event
+from hearth.engine.settings import LoadSettings, SamplingSettings
+from hearth.errors import ContextOverflow
+
+POLL_SECONDS = 0.05
+
+
+def check_fits(tokens: list[int], context: int) -> None:
+    if len(tokens) >= context:
+        raise ContextOverflow(
+            f"the prompt is {len(tokens)} tokens but the context window (num_ctx) holds {context}; "
+            "shorten the prompt or raise num_ctx"
+        )
+
+
+def stream_events(events: queue.Queue[Event], cancel: Callable[[], None],
+                  cancelled: Callable[[], bool] | None) -> Iterator[EngineChunk]:
+    """Turn a request's events into engine chunks; cancel the request if the caller stops
+    listening (generator closed) or raises its ``cancelled`` flag."""
+    finished = False
+    asked_to_cancel = False
+    try:
+        while True:
+            try:
+                event = events.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if cancelled is not None and not asked_to_cancel and cancelled():
+                    cancel()
+                    asked_to_cancel = True
+                continue
+            chunk = chunk_from_event(event)
+            if event.done:
+                finished = True
+            yield chunk
+            if finished:
+                return
+    finally:
+        if not finished:
+            cancel()
+
+
+class LocalBatchEngine:
+    def __init__(self, path: Path, settings: LoadSettings, n_parallel: int = 1) -> None:
+        self.decoder = BatchDecoder(path, settings, n_parallel)
+        self.vocab = self.decoder.vocab
+        self.settings = settings
+        self.n_parallel = n_parallel
+        self.context_length = self.decoder.slot_context
+        self.load_ns = self.decoder.load_ns
+        self.pid = None
+        self._ids = itertools.count(1)
+        self._thread = threading.Thread(target=self.decoder.run, name="hearth-decoder", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def check_fits(self, tokens: list[int]) -> None:
+        check_fits(tokens, self.context_length)
+
+    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> Iterator[EngineChunk]:
+        from hearth.engine.grammar import compile_grammar
+
+        self.check_fits(tokens)
+        request_id = next(self._ids)
+        events: queue.Queue[Event] = queue.Queue()
+        job = Job(request_id, list(tokens), sampling, compile_grammar(grammar), events.put)
+        self.decoder.submit(job)
+        yield from stream_events(events, lambda: self.decoder.cancel(request_id), cancelled)
+
+    def close(self) -> None:
+        self.decoder.close()
+        self._thread.join(timeout=30)
