@@ -28,8 +28,11 @@ lint: setup-test
 	$(BIN)/ruff check src tests benchmarks
 
 bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/decode_speed.py
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/server_speed.py
+	$(BIN)/python benchmarks/concurrency.py
 
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
