@@ -64,7 +64,7 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
 
     @app.exception_handler(BodyTooLarge)
     async def on_too_large(request: Request, exc: BodyTooLarge):
-        return error_response(request.url.path, 413, str(exc))
+        return error_response(request.url.path, 413, exc.detail)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):

@@ -17,6 +17,8 @@ import ipaddress
 import json
 from typing import Any
 
+from fastapi import HTTPException
+
 from hearth import config
 from hearth.server.responses import is_openai_path, openai_error_type
 
@@ -111,9 +113,12 @@ class Guard:
         return limited_receive
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(HTTPException):
+    """An HTTPException, because FastAPI turns any other error raised while it reads a body
+    into a 400 before the app's handlers see it."""
+
     def __init__(self, limit: int) -> None:
-        super().__init__(f"request body too large: limit {limit} bytes (HEARTH_MAX_REQUEST_BYTES)")
+        super().__init__(413, f"request body too large: limit {limit} bytes (HEARTH_MAX_REQUEST_BYTES)")
         self.limit = limit
 
 

@@ -45,6 +45,9 @@ def serve(address: str | None = None, log_level: str = "info") -> int:
             # Streams stop at their next token and end with an error line; then uvicorn drains.
             app.state.streams.cancel_all(SHUTDOWN_MESSAGE)
             super().handle_exit(sig, frame)
+            # uvicorn would raise the signal again once it has stopped, killing the process
+            # before the models are unloaded; a requested shutdown is a clean exit here.
+            self._captured_signals.clear()
 
     server = Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                    timeout_graceful_shutdown=10, access_log=False))
