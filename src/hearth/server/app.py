@@ -16,7 +16,7 @@ from hearth import __version__, config
 from hearth.errors import HearthError
 from hearth.runtime import Runtime
 from hearth.server.bridge import StreamRegistry
-from hearth.server.guard import BodyTooLarge, Guard
+from hearth.server.guard import Guard
 from hearth.server.metrics import Metrics
 from hearth.server.responses import error_response, hearth_error_response
 
@@ -61,10 +61,6 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
         return error_response(request.url.path, exc.status_code, message)
-
-    @app.exception_handler(BodyTooLarge)
-    async def on_too_large(request: Request, exc: BodyTooLarge):
-        return error_response(request.url.path, 413, exc.detail)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):

@@ -17,8 +17,6 @@ import ipaddress
 import json
 from typing import Any
 
-from fastapi import HTTPException
-
 from hearth import config
 from hearth.server.responses import is_openai_path, openai_error_type
 
@@ -96,30 +94,31 @@ class Guard:
             # Ollama reads every body as JSON whatever the content type (curl -d sends a form type).
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
                          + [(b"content-type", b"application/json")])
-        await self.app(scope, self._limited(receive, send, path, limit), send)
+        await self._limited(scope, receive, send, path, limit)
 
-    def _limited(self, receive: Any, send: Any, path: str, limit: int) -> Any:
+    async def _limited(self, scope: dict, receive: Any, send: Any, path: str, limit: int) -> None:
+        """Pass the body through while counting it; past the limit answer 413 ourselves and
+        tell the app the client left, dropping whatever the app then tries to send."""
         received = 0
+        rejected = False
 
         async def limited_receive() -> dict:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not rejected:
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    rejected = True
+                    await reject(send, path, 413, f"request body too large: over {limit} bytes "
+                                                  "(HEARTH_MAX_REQUEST_BYTES)")
+                    return {"type": "http.disconnect"}
             return message
 
-        return limited_receive
+        async def guarded_send(message: dict) -> None:
+            if not rejected:
+                await send(message)
 
-
-class BodyTooLarge(HTTPException):
-    """An HTTPException, because FastAPI turns any other error raised while it reads a body
-    into a 400 before the app's handlers see it."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body too large: limit {limit} bytes (HEARTH_MAX_REQUEST_BYTES)")
-        self.limit = limit
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def reject(send: Any, path: str, status: int, message: str, extra: dict[str, str] | None = None) -> None:
