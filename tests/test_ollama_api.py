@@ -305,3 +305,41 @@ def test_blob_upload(server):
         # httpx folds "sha256:../../x" to "/api/blobs/x" before sending; still refused.
         assert http.post("/api/blobs/sha256:../../x", content=b"abc").status_code == 400
     assert not (server.home / "models" / "x").exists()
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_chat_with_tools_turns_a_call_into_tool_calls(client):
+    # The format forces the answer into the shape of a call, so the small model reliably
+    # "calls" the tool; the server must then hand it back as tool_calls, not as text.
+    call_schema = {
+        "type": "object",
+        "properties": {"name": {"const": "get_weather"},
+                       "arguments": {"type": "object", "properties": {"city": {"type": "string"}},
+                                     "required": ["city"]}},
+        "required": ["name", "arguments"],
+    }
+    reply = client.chat(model="smollm2", tools=[WEATHER_TOOL], format=call_schema,
+                        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+                        options={"temperature": 0, "num_predict": 60})
+    assert reply.message.tool_calls, reply.message
+    call = reply.message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert isinstance(call.function.arguments["city"], str)
+    assert reply.message.content == ""
+
+
+def test_chat_with_tools_but_a_plain_answer_stays_text(client):
+    reply = client.chat(model="smollm2", tools=[WEATHER_TOOL],
+                        messages=[{"role": "user", "content": "Say hello."}],
+                        options={"temperature": 0, "num_predict": 12})
+    assert reply.done
+    assert reply.message.content or reply.message.tool_calls
