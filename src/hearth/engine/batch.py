@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hearth.engine.chunks import GenerationStats
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.engine.stops import StopMatcher
 from hearth.engine.vocabulary import Vocabulary
@@ -34,15 +35,6 @@ PREFILL_BUDGET = 256
 
 
 @dataclass
-class Stats:
-    prompt_tokens: int = 0
-    prompt_cached: int = 0
-    prompt_eval_ns: int = 0
-    eval_count: int = 0
-    eval_ns: int = 0
-
-
-@dataclass
 class Event:
     """What a request receives: text, then a final event with ``done`` and its stats."""
 
@@ -50,7 +42,7 @@ class Event:
     text: str = ""
     done: bool = False
     reason: str | None = None
-    stats: Stats | None = None
+    stats: GenerationStats | None = None
     error: str | None = None
 
 
@@ -61,6 +53,8 @@ class Job:
     sampling: SamplingSettings
     grammar: Any
     emit: Callable[[Event], None]
+    # In-process callers hand their cancel flag over directly; runners get a cancel message.
+    should_stop: Callable[[], bool] | None = None
     submitted_ns: int = field(default_factory=time.perf_counter_ns)
     # filled in by the decoder
     slot: int = -1
@@ -72,7 +66,7 @@ class Job:
     logits_index: int = -1
     limit: int = 0
     first_token_ns: int = 0
-    stats: Stats = field(default_factory=Stats)
+    stats: GenerationStats = field(default_factory=GenerationStats)
     cancelled: bool = False
 
 
@@ -207,7 +201,7 @@ class BatchDecoder:
         slot.job = job
         job.slot = slot.index
         job.fed = reuse
-        job.stats = Stats(prompt_tokens=len(job.tokens), prompt_cached=reuse)
+        job.stats = GenerationStats(prompt_tokens=len(job.tokens), prompt_cached=reuse)
         try:
             job.sampler = build_sampler(self.model, self.slot_context, job.sampling, job.grammar)
         except Exception as exc:  # a grammar llama.cpp rejects
@@ -229,7 +223,7 @@ class BatchDecoder:
             job = slot.job
             if job is None:
                 continue
-            if job.cancelled:
+            if job.cancelled or (job.should_stop is not None and job.should_stop()):
                 self._finish(slot, "cancelled")
                 continue
             if job.fed >= len(job.tokens) and job.generated:

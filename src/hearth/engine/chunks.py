@@ -34,8 +34,4 @@ def chunk_from_event(event) -> EngineChunk:
         raise EngineError(event.error)
     if not event.done:
         return EngineChunk(event.text)
-    stats = event.stats
-    return EngineChunk(event.text, done=True, done_reason=event.reason, stats=GenerationStats(
-        prompt_tokens=stats.prompt_tokens, prompt_cached=stats.prompt_cached,
-        prompt_eval_ns=stats.prompt_eval_ns, eval_count=stats.eval_count, eval_ns=stats.eval_ns,
-    ))
+    return EngineChunk(event.text, done=True, done_reason=event.reason, stats=event.stats)

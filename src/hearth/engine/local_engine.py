@@ -81,7 +81,8 @@ class LocalBatchEngine:
         self.check_fits(tokens)
         request_id = next(self._ids)
         events: queue.Queue[Event] = queue.Queue()
-        job = Job(request_id, list(tokens), sampling, compile_grammar(grammar), events.put)
+        job = Job(request_id, list(tokens), sampling, compile_grammar(grammar), events.put,
+                  should_stop=cancelled)
         self.decoder.submit(job)
         yield from stream_events(events, lambda: self.decoder.cancel(request_id), cancelled)
 

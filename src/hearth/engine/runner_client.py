@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hearth.engine.batch import Event, Stats
-from hearth.engine.chunks import EngineChunk
+from hearth.engine.batch import Event
+from hearth.engine.chunks import EngineChunk, GenerationStats
 from hearth.engine.local_engine import check_fits, stream_events
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.engine.vocabulary import Vocabulary
@@ -101,7 +101,7 @@ class RunnerEngine:
                 continue
             message.pop("op")
             stats = message.pop("stats", None)
-            event = Event(**message, stats=Stats(**stats) if stats else None)
+            event = Event(**message, stats=GenerationStats(**stats) if stats else None)
             with self._lock:
                 target = self._pending.get(event.request_id)
                 if event.done:
