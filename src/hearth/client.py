@@ -147,7 +147,8 @@ class Client:
                 progress(ProgressResponse.model_validate(item))
 
     def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
-               base_dir: Path | None = None, progress=None, source: str = "Modelfile") -> None:
+               base_dir: Path | None = None, progress=None, source: str = "Modelfile",
+               quantize: str | None = None, allow_requantize: bool = False) -> None:
         """Parse the Modelfile here, upload a local GGUF as a blob, then send the parts."""
         from hearth.api.types import ProgressResponse
         from hearth.errors import InvalidRequest
@@ -158,9 +159,23 @@ class Client:
                 raise InvalidRequest("give a Modelfile or a GGUF file to create a model from")
             modelfile = f'FROM "{Path(from_path).expanduser().resolve()}"\n'
         parsed = parse_modelfile(modelfile, source=source)
-        if parsed.adapters:
-            raise InvalidRequest(f"{source}: ADAPTER is not supported by this version of hearth yet")
         body: dict[str, Any] = {"model": name, "stream": True}
+        if quantize:
+            body["quantize"] = quantize
+            body["allow_requantize"] = allow_requantize
+        if parsed.adapters:
+            if any(scale != 1.0 for _path, scale in parsed.adapters):
+                raise InvalidRequest(f"{source}: adapter scales other than 1 cannot be sent to a server "
+                                     "(Ollama's API has no field for them); stop the server to create "
+                                     "this model in-process")
+            body["adapters"] = {}
+            for adapter, _scale in parsed.adapters:
+                adapter_path = Path(adapter).expanduser()
+                if not adapter_path.is_absolute():
+                    adapter_path = (base_dir or Path.cwd()) / adapter_path
+                if not adapter_path.is_file():
+                    raise InvalidRequest(f"ADAPTER file {adapter_path} does not exist")
+                body["adapters"][adapter_path.name] = self.upload_blob(adapter_path)
         kind, path = resolve_from(parsed, base_dir or Path.cwd())
         if kind == "file":
             assert path is not None

@@ -83,6 +83,20 @@ class PromptSetup:
 
 
 Cancelled = Callable[[], bool] | None
+Adapters = tuple[tuple[str, float], ...]
+
+
+def checked_adapters(adapters: Adapters, base: GGUFInfo) -> Adapters:
+    """LoRA adapters given on the command line, each checked against the model first."""
+    from hearth.gguf import read_gguf
+    from hearth.gguf.adapters import validate_lora
+
+    checked = []
+    for path, scale in adapters:
+        resolved = Path(path).expanduser().resolve()
+        validate_lora(read_gguf(resolved), base)
+        checked.append((str(resolved), float(scale)))
+    return tuple(checked)
 FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)  # how Ollama shows "never expires"
 
 
@@ -155,6 +169,8 @@ class Runtime:
         base_dir: Path | None = None,
         progress: ProgressFn = no_progress,
         source: str = "Modelfile",
+        quantize: str | None = None,
+        allow_requantize: bool = False,
     ) -> StoredModel:
         from hearth.store.create import create_model
 
@@ -164,7 +180,8 @@ class Runtime:
             path = Path(from_path).expanduser().resolve()
             modelfile = f'FROM "{path}"\n'
         parsed = ModelName.parse(name)
-        return create_model(self.store, parsed, modelfile, base_dir or Path.cwd(), progress, source)
+        return create_model(self.store, parsed, modelfile, base_dir or Path.cwd(), progress, source,
+                            quantize=quantize, allow_requantize=allow_requantize)
 
     def list_models(self) -> ListResponse:
         return ListResponse(models=[self._listed(m) for m in self.store.list()])
@@ -207,6 +224,7 @@ class Runtime:
             messages=[Message(**m) for m in model.messages],
             model_info=info.summary(),
             modified_at=model.modified_at,
+            adapters=[f"{path.name} (scale {scale:g})" for path, scale in model.adapters],
         )
 
     def copy(self, source: str, destination: str) -> StoredModel:
@@ -222,7 +240,7 @@ class Runtime:
 
     @contextlib.contextmanager
     def _use(self, model: StoredModel, options: Options, keep_alive: Any = None,
-             embedding: bool = False) -> Iterator[tuple[PromptSetup, int]]:
+             embedding: bool = False, extra_adapters: Adapters = ()) -> Iterator[tuple[PromptSetup, int]]:
         """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
@@ -231,7 +249,9 @@ class Runtime:
         params = options_from_parameters(model.parameters, model.name.short)
         merged = options.merged_over(params)
         info = read_gguf(model.model_path)
-        settings = LoadSettings.from_options(merged, info.context_length)
+        adapters = tuple((str(path), scale) for path, scale in model.adapters)
+        adapters += checked_adapters(extra_adapters, info)
+        settings = LoadSettings.from_options(merged, info.context_length, () if embedding else adapters)
         parallel = 1 if embedding else self.num_parallel
         key = (model.model_layer.digest, settings, embedding, parallel)
         path = model.model_path
@@ -265,7 +285,7 @@ class Runtime:
             )
             yield setup, load_ns
 
-    def load_file(self, path: Path, options: Options) -> PromptSetup:
+    def load_file(self, path: Path, options: Options, adapters: Adapters = ()) -> PromptSetup:
         """The raw engine on a GGUF file outside the store (``hearth generate -m``)."""
         from hearth.engine.local_engine import LocalBatchEngine
         from hearth.engine.settings import LoadSettings
@@ -273,7 +293,7 @@ class Runtime:
         from hearth.gguf import read_gguf
 
         info = read_gguf(path)
-        settings = LoadSettings.from_options(options, info.context_length)
+        settings = LoadSettings.from_options(options, info.context_length, checked_adapters(adapters, info))
         engine = LocalBatchEngine(path, settings, 1)
         self._file_engines.append(engine)
         loaded = LoadedModel(engine=engine, info=info, digest="", settings=settings,
@@ -349,7 +369,8 @@ class Runtime:
         head = [{"role": "system", "content": system_text}] if system_text and not has_system else []
         return head + list(setup.messages) + messages
 
-    def generate(self, request: GenerateRequest, cancelled: Cancelled = None) -> Iterator[GenerateResponse]:
+    def generate(self, request: GenerateRequest, cancelled: Cancelled = None,
+                 adapters: Adapters = ()) -> Iterator[GenerateResponse]:
         self._refuse_images(request.images)
         model = self.get_model(request.model)
         options = request.options or Options()
@@ -358,7 +379,7 @@ class Runtime:
         def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
             return GenerateResponse(model=request.model, created_at=now(), response=text, done=done, **timing)
 
-        with self._use(model, options, request.keep_alive) as (setup, load_ns):
+        with self._use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
             if not request.prompt and not request.system:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
@@ -378,7 +399,8 @@ class Runtime:
                 tokens = self._render(setup, messages, template=request.template)
             yield from self._stream(setup, options, tokens, request.format, started, load_ns, make, cancelled)
 
-    def chat(self, request: ChatRequest, cancelled: Cancelled = None) -> Iterator[ChatResponse]:
+    def chat(self, request: ChatRequest, cancelled: Cancelled = None,
+             adapters: Adapters = ()) -> Iterator[ChatResponse]:
         for message in request.messages:
             self._refuse_images(message.images)
         model = self.get_model(request.model)
@@ -389,7 +411,7 @@ class Runtime:
             return ChatResponse(model=request.model, created_at=now(),
                                 message=Message(role="assistant", content=text), done=done, **timing)
 
-        with self._use(model, options, request.keep_alive) as (setup, load_ns):
+        with self._use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
             if not request.messages:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
@@ -485,6 +507,7 @@ def _modelfile_text(model: StoredModel) -> str:
         system=model.system,
         licenses=model.licenses,
         messages=model.messages,
+        adapters=[(str(path), scale) for path, scale in model.adapters],
     ).to_text()
     return f"# Modelfile generated by \"hearth show\"\n# To build a new model from it: hearth create NAME -f Modelfile\n{text}"
 

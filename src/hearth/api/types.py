@@ -177,6 +177,7 @@ class ShowResponse(WireModel):
     messages: list[Message] = Field(default_factory=list)
     model_info: dict[str, Any] = Field(default_factory=dict)
     modified_at: datetime | None = None
+    adapters: list[str] = Field(default_factory=list)  # hearth extra: LoRA adapters and scales
 
 
 class PullRequest(WireModel):
@@ -209,6 +210,7 @@ class CreateRequest(WireModel):
     parameters: dict[str, Any] | None = None
     messages: list[Message] | None = None
     quantize: str | None = None
+    allow_requantize: bool = False  # hearth extra: quantize an already low-bit model anyway
     stream: bool = True
 
 

@@ -18,6 +18,8 @@ HELP = """Available commands:
   /set system TEXT           set the system prompt
   /show info|license|parameters|template|system
   /clear                     forget the conversation so far
+  /save NAME                 save this session (system prompt, parameters, messages) as a model
+  /load NAME                 switch to another model (starts a new conversation)
   /bye                       leave (Ctrl+D works too)
   /?                         this help
 Use \"\"\" to begin and end a multi-line message."""
@@ -25,8 +27,9 @@ Use \"\"\" to begin and end a multi-line message."""
 
 class ChatSession:
     def __init__(self, runtime: Any, model: str, options: Options, system: str | None,
-                 fmt: Any, verbose: bool) -> None:
+                 fmt: Any, verbose: bool, adapters: tuple[tuple[str, float], ...] = ()) -> None:
         self.runtime = runtime
+        self.adapters = adapters
         self.model = model
         self.options = options
         self.system = system
@@ -76,7 +79,8 @@ class ChatSession:
         pieces: list[str] = []
         final = None
         try:
-            for chunk in self.runtime.chat(request):
+            chunks = self.runtime.chat(request, adapters=self.adapters) if self.adapters else self.runtime.chat(request)
+            for chunk in chunks:
                 if chunk.message.content:
                     pieces.append(chunk.message.content)
                     sys.stdout.write(chunk.message.content)
@@ -107,6 +111,10 @@ class ChatSession:
             self._set(text)
         elif command == "/show":
             self._show(words[1].lower() if len(words) > 1 else "")
+        elif command == "/save":
+            self._save(words[1] if len(words) > 1 else "")
+        elif command == "/load":
+            self._load(words[1] if len(words) > 1 else "")
         else:
             print(f"Unknown command '{words[0]}'. Type /? for help")
         return None
@@ -134,6 +142,41 @@ class ChatSession:
             print(f"Set parameter '{rest[0]}' to '{rest[1]}'")
             return
         print("Usage: /set parameter KEY VALUE | /set system TEXT")
+
+    def _save(self, name: str) -> None:
+        """A derived model, as Ollama's /save: FROM the current model, with this session's
+        system prompt, parameters and conversation as its SYSTEM, PARAMETERs and MESSAGEs."""
+        from hearth.modelfile import Modelfile
+
+        if not name:
+            print("Usage: /save NAME")
+            return
+        modelfile = Modelfile(
+            from_=self.model,
+            system=self.system,
+            parameters=self.options.model_dump(exclude_none=True),
+            messages=[{"role": m.role, "content": m.content} for m in self.history],
+        )
+        try:
+            self.runtime.create(name, modelfile=modelfile.to_text(), source="/save")
+        except HearthError as exc:
+            print(exc.cli_message())
+            return
+        print(f"Created new model '{name}'")
+
+    def _load(self, name: str) -> None:
+        if not name:
+            print("Usage: /load NAME")
+            return
+        try:
+            self.runtime.show(name)
+        except HearthError as exc:
+            print(exc.cli_message())
+            return
+        self.model = name
+        self.history.clear()
+        self.system = None
+        print(f"Loading model '{name}'")
 
     def _show(self, what: str) -> None:
         try:

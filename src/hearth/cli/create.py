@@ -7,16 +7,24 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from hearth.engine.quantize import QUANT_TYPES
+
     parser = commands.add_parser(
         "create",
         help="create a model from a Modelfile or a GGUF file",
         description="Create a model from a Modelfile (FROM a .gguf file or an existing model; "
-        "PARAMETER, TEMPLATE, SYSTEM, LICENSE, MESSAGE) or directly from a GGUF file.",
+        "PARAMETER, TEMPLATE, SYSTEM, LICENSE, MESSAGE, ADAPTER) or directly from a GGUF file, "
+        "optionally re-quantized. Quantization types: " + ", ".join(QUANT_TYPES) + ".",
     )
     parser.add_argument("model", help="name of the new model")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("-f", "--file", help="path to the Modelfile (default: ./Modelfile)")
-    source.add_argument("--from", dest="from_path", metavar="FILE.gguf", help="create from a GGUF file")
+    source.add_argument("--from", dest="from_path", metavar="FILE_OR_MODEL",
+                        help="create from a GGUF file or an installed model")
+    parser.add_argument("-q", "--quantize", metavar="TYPE",
+                        help="re-quantize the weights with llama.cpp (e.g. Q4_K_M, Q8_0; list above)")
+    parser.add_argument("--allow-requantize", action="store_true",
+                        help="quantize even a model that is already low-bit (loses quality twice)")
     parser.set_defaults(handler=handle)
 
 
@@ -26,9 +34,16 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.errors import InvalidRequest
 
     runtime = connect()
+    extra = {"quantize": args.quantize, "allow_requantize": args.allow_requantize}
     with ProgressPrinter() as progress:
         if args.from_path:
-            runtime.create(args.model, from_path=args.from_path, progress=progress)
+            candidate = Path(args.from_path).expanduser()
+            if candidate.exists() or args.from_path.lower().endswith(".gguf"):
+                runtime.create(args.model, from_path=args.from_path, progress=progress, **extra)
+            else:
+                # An installed model's name: FROM it, as a Modelfile would.
+                runtime.create(args.model, modelfile=f"FROM {args.from_path}\n", progress=progress,
+                               source="--from", **extra)
             return 0
         path = Path(args.file or "Modelfile")
         try:
@@ -36,5 +51,5 @@ def handle(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"cannot read Modelfile {path}: {getattr(exc, 'strerror', None) or exc}") from exc
         runtime.create(args.model, modelfile=text, base_dir=path.resolve().parent, progress=progress,
-                       source=str(path))
+                       source=str(path), **extra)
     return 0

@@ -21,6 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--repeat-penalty", type=float, default=None)
+    parser.add_argument("--adapter", action="append", metavar="FILE[:SCALE]",
+                        help="apply a LoRA adapter (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print timings and tokens/s")
     parser.set_defaults(handler=handle)
 
@@ -31,7 +33,7 @@ def handle(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from hearth.api.types import Options
-    from hearth.cli.streaming import print_timings, stream_to_stdout
+    from hearth.cli.streaming import parse_adapter_flags, print_timings, stream_to_stdout
     from hearth.errors import InvalidRequest
     from hearth.runtime import Runtime
 
@@ -45,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
         error = exc.errors()[0]
         raise InvalidRequest(f"{error['loc'][0]}: {error['msg']}") from None
     runtime = Runtime()
-    loaded = runtime.load_file(Path(args.model), options)
+    loaded = runtime.load_file(Path(args.model), options, parse_adapter_flags(args.adapter))
     print(args.prompt, end="", flush=True)
     final = stream_to_stdout(runtime.generate_tokens(loaded, args.prompt, options), lambda c: c.response)
     print()

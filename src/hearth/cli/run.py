@@ -19,6 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", help='"json" or a JSON schema (as text) the answer must follow')
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
                         help="model option, e.g. temperature=0 num_ctx=4096 (repeatable)")
+    parser.add_argument("--adapter", action="append", metavar="FILE[:SCALE]",
+                        help="apply a LoRA adapter (repeatable; runs in this process, not via a server)")
     parser.add_argument("--verbose", action="store_true", help="print timings and tokens/s")
     parser.set_defaults(handler=handle)
 
@@ -52,10 +54,22 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.api.types import ChatRequest, Message, Options
     from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
-    from hearth.cli.streaming import parse_option_flags, print_timings, stream_to_stdout
+    from hearth.cli.streaming import (
+        parse_adapter_flags,
+        parse_option_flags,
+        print_timings,
+        stream_to_stdout,
+    )
     from hearth.errors import ModelNotFound
 
-    runtime = connect()
+    adapters = parse_adapter_flags(args.adapter)
+    if adapters:
+        # Adapter files are on this machine; a server could not open them.
+        from hearth.runtime import Runtime
+
+        runtime = Runtime()
+    else:
+        runtime = connect()
     options = Options(**parse_option_flags(args.option))
     fmt = parse_format(args.format)
     prompt = read_piped_prompt(" ".join(args.prompt))
@@ -72,13 +86,14 @@ def handle(args: argparse.Namespace) -> int:
             raise InvalidRequest("no prompt given and stdin is empty")
         from hearth.cli.chat import ChatSession
 
-        return ChatSession(runtime, args.model, options, args.system, fmt, args.verbose).loop()
+        return ChatSession(runtime, args.model, options, args.system, fmt, args.verbose, adapters).loop()
     messages = []
     if args.system:
         messages.append(Message(role="system", content=args.system))
     messages.append(Message(role="user", content=prompt))
     request = ChatRequest(model=args.model, messages=messages, options=options, format=fmt)
-    final = stream_to_stdout(runtime.chat(request), lambda c: c.message.content)
+    chunks = runtime.chat(request, adapters=adapters) if adapters else runtime.chat(request)
+    final = stream_to_stdout(chunks, lambda c: c.message.content)
     print()
     if args.verbose:
         print_timings(final)

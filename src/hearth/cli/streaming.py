@@ -68,3 +68,19 @@ def print_timings(final: Any) -> None:
         lines.append(("stopped", "token limit or context window reached (output truncated)"))
     for key, value in lines:
         print(f"{key + ':':<22}{value}", file=sys.stderr)
+
+
+def parse_adapter_flags(values: list[str] | None) -> tuple[tuple[str, float], ...]:
+    """``--adapter FILE[:SCALE]`` flags as (path, scale) pairs; the scale defaults to 1."""
+    adapters = []
+    for value in values or []:
+        path, sep, scale_text = value.rpartition(":")
+        if sep and path:
+            try:
+                scale = float(scale_text)
+            except ValueError:
+                path, scale = value, 1.0
+        else:
+            path, scale = value, 1.0
+        adapters.append((path, scale))
+    return tuple(adapters)

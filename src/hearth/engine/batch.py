@@ -110,6 +110,7 @@ class BatchDecoder:
             self.ctx = LlamaContext(model=self.model, params=context_params, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {path.name}: {exc}") from exc
+        self._apply_adapters(settings.adapters)
         self.batch = LlamaBatch(n_tokens=context_params.n_batch, embd=0, n_seq_max=n_parallel)
         self.vocab = Vocabulary(self.model)
         self.slot_context = self.ctx.n_ctx() // n_parallel
@@ -118,6 +119,25 @@ class BatchDecoder:
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
+
+    def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        """LoRA adapters at load; llama.cpp frees them with the model."""
+        import ctypes
+
+        import llama_cpp
+
+        if not adapters:
+            return
+        handles = []
+        for path, _scale in adapters:
+            handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(path).encode())
+            if not handle:
+                raise EngineError(f"llama.cpp could not load the LoRA adapter {Path(path).name}")
+            handles.append(handle)
+        array = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles)
+        scales = (ctypes.c_float * len(adapters))(*(float(scale) for _path, scale in adapters))
+        if llama_cpp.llama_set_adapters_lora(self.ctx.ctx, array, len(handles), scales) != 0:
+            raise EngineError("llama.cpp could not apply the LoRA adapters")
 
     # -- requests from other threads ------------------------------------------------------
 

@@ -58,7 +58,9 @@ def main() -> int:
         op = command.get("op")
         try:
             if op == "load":
-                decoder = BatchDecoder(Path(command["path"]), LoadSettings(**command["settings"]),
+                settings = dict(command["settings"])
+                settings["adapters"] = tuple((str(p), float(s)) for p, s in settings.get("adapters", ()))
+                decoder = BatchDecoder(Path(command["path"]), LoadSettings(**settings),
                                        int(command["n_parallel"]))
                 loop = threading.Thread(target=decoder.run, name="hearth-decoder", daemon=True)
                 loop.start()

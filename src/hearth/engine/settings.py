@@ -20,9 +20,12 @@ class LoadSettings:
     num_thread: int = 1
     num_gpu: int = -1
     use_mmap: bool = True
+    # LoRA adapters applied at load: (file path, scale) pairs.
+    adapters: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def from_options(cls, options: Options, model_context_length: int | None) -> LoadSettings:
+    def from_options(cls, options: Options, model_context_length: int | None,
+                     adapters: tuple[tuple[str, float], ...] = ()) -> LoadSettings:
         num_ctx = options.num_ctx or config.context_length()
         if model_context_length:
             # Beyond the trained length llama.cpp would quietly produce garbage.
@@ -35,6 +38,7 @@ class LoadSettings:
             num_thread=options.num_thread or config.num_thread(),
             num_gpu=-1 if options.num_gpu is None else options.num_gpu,
             use_mmap=True if options.use_mmap is None else options.use_mmap,
+            adapters=tuple(adapters),
         )
 
 

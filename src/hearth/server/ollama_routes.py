@@ -182,13 +182,12 @@ async def pull(body: PullRequest, request: Request):
 @router.post("/api/create", response_model=ProgressResponse)
 async def create(body: CreateRequest, request: Request):
     runtime = runtime_of(request)
-    if body.quantize:
-        raise InvalidRequest("quantize is not supported by this version of hearth yet")
     modelfile = modelfile_from_request(body, runtime)
     return await progress_stream(
         request,
         lambda progress: runtime.create(body.model, modelfile=modelfile, base_dir=Path.cwd(),
-                                        progress=progress, source="request"),
+                                        progress=progress, source="request", quantize=body.quantize,
+                                        allow_requantize=body.allow_requantize),
         body.stream,
     )
 
@@ -211,8 +210,12 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         source = str(runtime.store.blobs.path(digest))
     if not source:
         raise InvalidRequest("create needs 'from' (a model) or 'files' (an uploaded .gguf)")
-    if body.adapters:
-        raise InvalidRequest("adapters are not supported by this version of hearth yet")
+    adapters = []
+    for filename, digest in (body.adapters or {}).items():
+        digest = validate_digest(digest)
+        if not runtime.store.blobs.has(digest):
+            raise InvalidRequest(f"adapter {filename}: blob {digest} is not on the server; upload it first")
+        adapters.append((str(runtime.store.blobs.path(digest)), 1.0))
     licenses = [body.license] if isinstance(body.license, str) else list(body.license or [])
     return Modelfile(
         from_=source,
@@ -221,6 +224,7 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         system=body.system,
         licenses=licenses,
         messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []],
+        adapters=adapters,
     )
 
 

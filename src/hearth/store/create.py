@@ -1,10 +1,12 @@
-"""``hearth create``: build a model from a Modelfile (FROM a GGUF file or an existing model)."""
+"""``hearth create``: build a model from a Modelfile (FROM a GGUF file or an existing model),
+optionally re-quantized, with LoRA adapters, template, system prompt, parameters, messages and
+licenses as layers."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hearth.api.types import ProgressFn, ProgressResponse, no_progress
 from hearth.errors import InvalidRequest, ModelNotFound
@@ -14,7 +16,19 @@ from hearth.store.manifests import Layer, MediaType
 from hearth.store.models import ModelStore, StoredModel
 
 if TYPE_CHECKING:
+    from hearth.gguf import GGUFInfo
     from hearth.modelfile import Modelfile
+
+
+def byte_progress(progress: ProgressFn, status: str, total: int | None) -> Any:
+    done = 0
+
+    def on_bytes(count: int) -> None:
+        nonlocal done
+        done += count
+        progress(ProgressResponse(status=status, total=total, completed=done))
+
+    return on_bytes
 
 
 def create_model(
@@ -24,37 +38,29 @@ def create_model(
     base_dir: Path,
     progress: ProgressFn = no_progress,
     source: str = "Modelfile",
+    *,
+    quantize: str | None = None,
+    allow_requantize: bool = False,
 ) -> StoredModel:
     from hearth.engine.templates import validate_template
     from hearth.gguf import read_gguf
     from hearth.modelfile import parse_modelfile, resolve_from
 
-    if isinstance(modelfile_text, str):
-        modelfile = parse_modelfile(modelfile_text, source=source)
-    else:
-        modelfile = modelfile_text
-    if modelfile.adapters:
-        raise InvalidRequest(f"{source}: ADAPTER is not supported by this version of hearth yet")
+    modelfile = parse_modelfile(modelfile_text, source=source) if isinstance(modelfile_text, str) else modelfile_text
     if modelfile.template is not None:
         validate_template(modelfile.template)
     kind, path = resolve_from(modelfile, base_dir)
     inherited: dict[str, list[Layer]] = {}
     parent = ""
     params: dict = {}
+    adapter_scales: list[dict[str, Any]] = []
     if kind == "file":
         assert path is not None
         if not path.is_file():
             raise InvalidRequest(f"{source} line {modelfile.from_line}: FROM file {path} does not exist")
-        total = path.stat().st_size
-        done = 0
-
-        def on_bytes(count: int) -> None:
-            nonlocal done
-            done += count
-            progress(ProgressResponse(status="copying model file", total=total, completed=done))
-
         progress(ProgressResponse(status="parsing GGUF"))
-        model_layer, info = import_model_file(store, path, on_bytes)
+        model_layer, info = import_model_file(
+            store, path, byte_progress(progress, "copying model file", path.stat().st_size))
         config_data = model_config(info, source=f"file:{path.name}")
     else:
         try:
@@ -66,12 +72,26 @@ def create_model(
         for layer in base.manifest.layers:
             inherited.setdefault(layer.media_type, []).append(layer)
         params = base.parameters
+        adapter_scales = list(base.config.get("adapters", []))
         info = read_gguf(base.model_path)
         config_data = dict(base.config) or model_config(info)
+    if quantize:
+        model_layer, info = _quantized(store, model_layer, info, quantize, allow_requantize, progress)
+        config_data.update(model_config(info, license_id=config_data.get("license_id") or None,
+                                        source=config_data.get("source", "")))
     config_data["parent_model"] = parent
 
     progress(ProgressResponse(status="creating layers"))
     layers = [model_layer]
+    if modelfile.adapters:
+        adapter_scales = []
+        for adapter_path, scale in modelfile.adapters:
+            layer = _adapter_layer(store, Path(adapter_path), base_dir, info, progress)
+            layers.append(layer)
+            adapter_scales.append({"digest": layer.digest, "scale": scale})
+    else:
+        layers.extend(inherited.get(MediaType.ADAPTER, []))
+    config_data["adapters"] = adapter_scales
 
     def text_layer(media_type: str, value: str | None) -> None:
         if value is not None:
@@ -97,3 +117,39 @@ def create_model(
     model = store.save(name, config_data, layers)
     progress(ProgressResponse(status="success"))
     return model
+
+
+def _adapter_layer(store: ModelStore, path: Path, base_dir: Path, base: GGUFInfo,
+                   progress: ProgressFn) -> Layer:
+    from hearth.gguf import read_gguf
+    from hearth.gguf.adapters import validate_lora
+
+    path = path.expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        raise InvalidRequest(f"ADAPTER file {path} does not exist")
+    validate_lora(read_gguf(path), base)
+    digest, size = store.blobs.put_file(path, on_bytes=byte_progress(
+        progress, f"copying adapter {path.name}", path.stat().st_size))
+    return Layer(MediaType.ADAPTER, digest, size)
+
+
+def _quantized(store: ModelStore, layer: Layer, info: GGUFInfo, target: str, allow_requantize: bool,
+               progress: ProgressFn) -> tuple[Layer, GGUFInfo]:
+    from hearth.engine.quantize import check_quantize_request, quantize_file
+    from hearth.gguf import read_gguf
+    from hearth.hub.workspace import scratch_folder
+
+    type_name = check_quantize_request(info.quantization, target, allow_requantize)
+    status = f"quantizing {info.quantization} to {type_name}"
+    progress(ProgressResponse(status=status))
+    with scratch_folder(store.home) as scratch:
+        output = scratch / "quantized.gguf"
+        quantize_file(store.blobs.path(layer.digest), output, type_name, allow_requantize=allow_requantize,
+                      on_progress=lambda size: progress(ProgressResponse(status=status, completed=size)))
+        quantized = read_gguf(output)
+        progress(ProgressResponse(status=f"quantized to {type_name}: {quantized.file_size} bytes "
+                                         f"(was {info.file_size})"))
+        digest, size = store.blobs.put_file(output)
+    return Layer(MediaType.MODEL, digest, size), read_gguf(store.blobs.path(digest))

@@ -107,8 +107,12 @@ class StoredModel:
         return data if isinstance(data, list) else []
 
     @property
-    def adapter_paths(self) -> list[Path]:
-        return [self.blobs.path(x.digest) for x in self.manifest.layers_of(MediaType.ADAPTER)]
+    def adapters(self) -> list[tuple[Path, float]]:
+        """LoRA adapter files and their scales (scales live in the config blob)."""
+        scales = {item.get("digest"): float(item.get("scale", 1.0))
+                  for item in self.config.get("adapters", []) if isinstance(item, dict)}
+        return [(self.blobs.path(layer.digest), scales.get(layer.digest, 1.0))
+                for layer in self.manifest.layers_of(MediaType.ADAPTER)]
 
 
 @dataclass
