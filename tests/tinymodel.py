@@ -233,3 +233,43 @@ def write_tiny_embedding_model(
     extra["llama.pooling_type"] = pooling_type
     kwargs.setdefault("name", "tiny-embed")
     return write_tiny_model(path, extra_metadata=extra, **kwargs)
+
+
+def write_tiny_lora(
+    path: str | os.PathLike[str],
+    base: str | os.PathLike[str],
+    *,
+    rank: int = 4,
+    seed: int = 0,
+    targets: tuple[str, ...] = ("attn_q", "attn_v", "ffn_up", "ffn_down"),
+    strength: float = 1.0,
+    architecture: str = "llama",
+) -> Path:
+    """A LoRA adapter for the tiny model at ``base``: random low-rank deltas for the named
+    weights of every layer, shaped from the base's own tensors (GGUF order: w is (in, out),
+    lora_a is (in, rank), lora_b is (rank, out))."""
+    import gguf
+    import numpy as np
+
+    from hearth.gguf import read_gguf
+
+    info = read_gguf(base)
+    rng = np.random.RandomState(seed)
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(rank))
+    for tensor in info.tensors:
+        stem = tensor.name.removesuffix(".weight")
+        if len(tensor.shape) != 2 or stem.split(".")[-1] not in targets:
+            continue
+        n_in, n_out = tensor.shape
+        lora_a = (rng.standard_normal((rank, n_in)) * strength).astype(np.float32)
+        lora_b = (rng.standard_normal((n_out, rank)) * strength).astype(np.float32)
+        writer.add_tensor(f"{tensor.name}.lora_a", lora_a)
+        writer.add_tensor(f"{tensor.name}.lora_b", lora_b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(path)

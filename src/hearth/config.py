@@ -40,6 +40,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_ALLOWED_HOSTS", "", "Extra Host header names the server accepts, comma-separated."),
         Setting("HEARTH_API_KEY", "", "If set, clients must send 'Authorization: Bearer KEY'.", secret=True),
         Setting("HEARTH_OFFLINE", "0", "1 refuses every network download and remote provider call."),
+        Setting("HEARTH_PROVIDER_TIMEOUT", "60", "Seconds to wait for a remote provider to connect or send the next piece."),
+        Setting("HEARTH_PROVIDER_RETRIES", "2", "Retries of a remote call after a 429, a 5xx or a refused connection."),
+        Setting("HEARTH_PROVIDER_MAX_WAIT", "30", "Longest Retry-After (seconds) hearth waits out; longer fails at once."),
+        Setting("HEARTH_PROVIDER_CONCURRENCY", "4", "Calls in flight per remote provider; more wait their turn."),
         Setting("HEARTH_LICENSE_POLICY", "", "TOML file of allowed and denied licenses."),
         Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
     ]
@@ -137,6 +141,27 @@ def api_key() -> str:
 
 def offline() -> bool:
     return _flag("HEARTH_OFFLINE")
+
+
+def providers_file() -> Path:
+    """Where remote providers are declared (see hearth.providers)."""
+    return home() / "providers.toml"
+
+
+def provider_timeout() -> int:
+    return _int("HEARTH_PROVIDER_TIMEOUT", minimum=1)
+
+
+def provider_retries() -> int:
+    return _int("HEARTH_PROVIDER_RETRIES", minimum=0)
+
+
+def provider_max_wait() -> int:
+    return _int("HEARTH_PROVIDER_MAX_WAIT", minimum=0)
+
+
+def provider_concurrency() -> int:
+    return _int("HEARTH_PROVIDER_CONCURRENCY", minimum=1)
 
 
 def license_policy_path() -> Path | None:

@@ -101,3 +101,33 @@ class EngineError(HearthError):
     """llama.cpp refused or failed to load or run a model."""
 
     status_code = 500
+
+
+class RemoteDisabled(HearthError):
+    """A call to a remote provider while HEARTH_OFFLINE=1 (nothing was sent)."""
+
+    status_code = 403
+
+
+class ProviderError(HearthError):
+    """A remote provider failed or refused; the message never holds the API key."""
+
+    status_code = 502
+
+
+class ProviderAuthFailed(ProviderError):
+    """The provider has no key to use, or refused the one it was given."""
+
+    status_code = 401
+
+
+class ProviderRateLimited(ProviderError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    status_code = 504

@@ -101,7 +101,15 @@ class ChatRequest(WireModel):
     stream: bool = True
 
 
-class Timings(WireModel):
+class RemoteMarker(WireModel):
+    """Set when a remote provider answered (Ollama's field names for its cloud models): the
+    provider's own model id and its endpoint. Absent for local models."""
+
+    remote_model: str | None = None
+    remote_host: str | None = None
+
+
+class Timings(RemoteMarker):
     """Ollama's timing fields; durations in nanoseconds."""
 
     total_duration: int | None = None
@@ -167,7 +175,7 @@ class ShowRequest(WireModel):
     verbose: bool = False
 
 
-class ShowResponse(WireModel):
+class ShowResponse(RemoteMarker):
     license: str = ""
     modelfile: str = ""
     parameters: str = ""
@@ -241,7 +249,7 @@ class EmbedRequest(WireModel):
     dimensions: int | None = Field(None, ge=1)
 
 
-class EmbedResponse(WireModel):
+class EmbedResponse(RemoteMarker):
     model: str
     embeddings: list[list[float]]
     total_duration: int | None = None

@@ -159,6 +159,9 @@ class ChatSession:
         )
         try:
             self.runtime.create(name, modelfile=modelfile.to_text(), source="/save")
+        except ValueError as exc:  # a value the Modelfile syntax cannot quote
+            print(f"Error: cannot save this session: {exc}")
+            return
         except HearthError as exc:
             print(exc.cli_message())
             return

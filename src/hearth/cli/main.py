@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from hearth import __version__
-from hearth.cli import config_cmd, create, generate, models, pull, run, serve
+from hearth.cli import config_cmd, create, generate, models, pull, quality, run, serve
 
-COMMAND_MODULES = [run, generate, pull, models, create, serve, config_cmd]
+COMMAND_MODULES = [run, generate, pull, models, create, quality, serve, config_cmd]
 
 DESCRIPTION = """\
 Run open-weight LLMs on your own machine.

@@ -91,6 +91,10 @@ def handle_show(args: argparse.Namespace) -> int:
         print("\n  System")
         for line in shown.system.strip().splitlines()[:4]:
             print(f"    {line}")
+    if shown.adapters:
+        print("\n  Adapters")
+        for adapter in shown.adapters:
+            print(f"    {adapter}")
     if shown.messages:
         print("\n  Messages")
         for message in shown.messages:

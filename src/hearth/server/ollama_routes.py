@@ -77,7 +77,7 @@ async def ps(request: Request) -> ProcessResponse:
     return await call_in_thread(runtime_of(request).ps)
 
 
-@router.post("/api/show", response_model=ShowResponse)
+@router.post("/api/show", response_model=ShowResponse, response_model_exclude_none=True)
 async def show(body: ShowRequest, request: Request) -> ShowResponse:
     return await call_in_thread(runtime_of(request).show, body.model)
 
@@ -143,7 +143,7 @@ def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
     yield chunks[-1].model_copy(update={"message": message})
 
 
-@router.post("/api/embed", response_model=EmbedResponse)
+@router.post("/api/embed", response_model=EmbedResponse, response_model_exclude_none=True)
 async def embed(body: EmbedRequest, request: Request) -> EmbedResponse:
     result = await call_in_thread(runtime_of(request).embed, body)
     request.app.state.metrics.record_prompt_tokens(result.prompt_eval_count or 0)

@@ -51,7 +51,9 @@ def error_response(path: str, status: int, message: str, headers: dict[str, str]
 
 
 def hearth_error_response(path: str, exc: HearthError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServerBusy) else None
+    # ServerBusy and a provider's rate limit both say when to come back.
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     code = "model_not_found" if isinstance(exc, ModelNotFound) else None
     return error_response(path, exc.status_code, exc.message, headers, code)
 

@@ -1,0 +1,90 @@
+"""``hearth quality MODEL_A MODEL_B``: perplexity, size, memory and speed side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "quality",
+        help="compare models' perplexity, size, memory and speed on the same text",
+        description="Measure the perplexity of each model (installed names or GGUF files) on the "
+        "same text (default: a public-domain chapter shipped with hearth), with file size, "
+        "memory and tokens/s, in one table. Lower perplexity is better.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL")
+    parser.add_argument("--text", metavar="FILE", help="UTF-8 text to measure on")
+    parser.add_argument("--ctx", type=int, default=512, help="tokens per evaluation window (default 512)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.set_defaults(handler=handle)
+
+
+def resident_bytes() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def model_file(name: str):
+    from pathlib import Path
+
+    from hearth.store import ModelStore
+
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    return ModelStore().get(name).model_path
+
+
+def handle(args: argparse.Namespace) -> int:
+    import gc
+    import sys
+    from pathlib import Path
+
+    from hearth import config
+    from hearth.cli.output import human_size, print_columns
+    from hearth.engine.perplexity import (
+        default_text,
+        open_scorer,
+        perplexity_of_tokens,
+        tokenize_text,
+    )
+    from hearth.errors import InvalidRequest
+    from hearth.gguf import read_gguf
+
+    if args.ctx < 16:
+        raise InvalidRequest("--ctx must be at least 16")
+    if args.text:
+        try:
+            text = Path(args.text).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"cannot read {args.text}: {getattr(exc, 'strerror', None) or exc}") from exc
+    else:
+        text = default_text()
+    threads = args.threads or config.num_thread()
+    rows = [["MODEL", "QUANT", "FILE SIZE", "MEMORY", "PERPLEXITY", "TOKENS/S"]]
+    for name in args.models:
+        path = model_file(name)
+        info = read_gguf(path)
+        print(f"measuring {name} ...", file=sys.stderr)
+        before = resident_bytes()
+        llm = open_scorer(path, args.ctx, threads)
+        try:
+            result = perplexity_of_tokens(llm, tokenize_text(llm, text), args.ctx)
+            memory = max(0, resident_bytes() - before)
+        finally:
+            llm.close()
+            del llm
+            gc.collect()
+        rows.append([name, info.quantization, human_size(info.file_size), human_size(memory),
+                     f"{result.perplexity:.3f}", f"{result.tokens_per_second:.1f}"])
+    print_columns(rows)
+    print(f"({len(text.split())} words of text, windows of {args.ctx} tokens; "
+          "lower perplexity is better)", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Data files shipped with hearth (texts for `hearth quality`)."""
