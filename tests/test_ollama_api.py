@@ -343,3 +343,28 @@ def test_chat_with_tools_but_a_plain_answer_stays_text(client):
                         options={"temperature": 0, "num_predict": 12})
     assert reply.done
     assert reply.message.content or reply.message.tool_calls
+
+
+def test_create_with_quantize_through_the_api(client, tmp_path):
+    path = write_tiny_model(tmp_path / "f16.gguf", seed=3, file_type="F16")
+    digest = client.create_blob(path)
+    client.create(model="tiny-f16", files={"f16.gguf": digest})
+    try:
+        events = list(client.create(model="tiny-q8", from_="tiny-f16", quantize="q8_0", stream=True))
+        assert events[-1].status == "success"
+        assert any("quantized to Q8_0" in event.status for event in events)
+        shown = client.show("tiny-q8")
+        assert shown.details.quantization_level == "Q8_0"
+        sizes = {m.model: m.size for m in client.list().models}
+        assert sizes["tiny-q8:latest"] < sizes["tiny-f16:latest"]
+        # Q8_0 still holds enough to quantize further; Q4_0 does not.
+        client.create(model="tiny-q4", from_="tiny-q8", quantize="q4_0")
+        assert client.show("tiny-q4").details.quantization_level == "Q4_0"
+        with pytest.raises(ollama.ResponseError) as refused:
+            client.create(model="tiny-q4-again", from_="tiny-q4", quantize="q4_1")
+        assert refused.value.status_code == 400 and "allow-requantize" in str(refused.value)
+        assert "tiny-q4-again:latest" not in model_names(client)
+        assert client.generate("tiny-q8", "hello", options={"num_predict": 4}, keep_alive=0).done
+    finally:
+        for name in ("tiny-q4", "tiny-q8", "tiny-f16"):
+            client.delete(name)

@@ -146,7 +146,9 @@ def _quantized(store: ModelStore, layer: Layer, info: GGUFInfo, target: str, all
     progress(ProgressResponse(status=status))
     with scratch_folder(store.home) as scratch:
         output = scratch / "quantized.gguf"
-        quantize_file(store.blobs.path(layer.digest), output, type_name, allow_requantize=allow_requantize,
+        # Our policy was checked above; llama.cpp itself needs the flag for any quantized source
+        # (Q8_0 included), so it is always set here.
+        quantize_file(store.blobs.path(layer.digest), output, type_name, allow_requantize=True,
                       on_progress=lambda size: progress(ProgressResponse(status=status, completed=size)))
         quantized = read_gguf(output)
         progress(ProgressResponse(status=f"quantized to {type_name}: {quantized.file_size} bytes "
