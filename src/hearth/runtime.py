@@ -7,10 +7,10 @@ the same wire types (``hearth.api.types``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,6 @@ from hearth.api.types import (
     EmbedResponse,
     GenerateRequest,
     GenerateResponse,
-    ListedModel,
     ListResponse,
     Message,
     ModelDetails,
@@ -35,93 +34,27 @@ from hearth.api.types import (
 )
 from hearth.config import parse_duration
 from hearth.errors import HearthError, InvalidRequest, ModelNotFound
+from hearth.loading import (
+    FOREVER,
+    Adapters,
+    Cancelled,
+    LoadedModel,
+    PromptSetup,
+    checked_adapters,
+    estimate_memory,
+    options_from_parameters,
+)
+from hearth.model_info import listed_model, model_details, show_response
 from hearth.names import ModelName
 from hearth.store import ModelStore, StoredModel
 
 if TYPE_CHECKING:
     from hearth.engine.chunks import EngineChunk
-    from hearth.engine.settings import LoadSettings
-    from hearth.gguf import GGUFInfo
-
-
-@dataclass
-class LoadedModel:
-    """An engine the scheduler holds; shared by every name that points at the same weights."""
-
-    engine: Any  # LocalBatchEngine, RunnerEngine or EmbeddingEngine
-    info: GGUFInfo
-    digest: str
-    settings: LoadSettings
-    size: int
-
-    @property
-    def load_ns(self) -> int:
-        return self.engine.load_ns
-
-    @property
-    def n_parallel(self) -> int:
-        return self.engine.n_parallel
-
-    @property
-    def alive(self) -> bool:
-        return self.engine.alive
-
-    def close(self) -> None:
-        self.engine.close()
-
-
-@dataclass
-class PromptSetup:
-    """What one request needs besides the engine: the name's template, system and defaults."""
-
-    name: str
-    loaded: LoadedModel
-    template: str
-    system: str | None
-    parameters: Options
-    messages: list[dict[str, Any]]
-
-
-Cancelled = Callable[[], bool] | None
-Adapters = tuple[tuple[str, float], ...]
-
-
-def checked_adapters(adapters: Adapters, base: GGUFInfo) -> Adapters:
-    """LoRA adapters given on the command line, each checked against the model first."""
-    from hearth.gguf import read_gguf
-    from hearth.gguf.adapters import validate_lora
-
-    checked = []
-    for path, scale in adapters:
-        resolved = Path(path).expanduser().resolve()
-        validate_lora(read_gguf(resolved), base)
-        checked.append((str(resolved), float(scale)))
-    return tuple(checked)
-FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)  # how Ollama shows "never expires"
-
-
-def estimate_memory(info: GGUFInfo, settings: LoadSettings, n_parallel: int = 1) -> int:
-    """Weights + f16 KV cache for every slot + a compute/runtime allowance, in bytes."""
-    layers = info.block_count or 0
-    heads = info.head_count or 1
-    kv_heads = info.head_count_kv or heads
-    width = info.embedding_length or 0
-    kv_width = (width // heads) * kv_heads if heads else width
-    kv_cache = 2 * settings.num_ctx * n_parallel * layers * kv_width * 2
-    return info.file_size + kv_cache + 64 * 1024 * 1024
+    from hearth.providers.remote import RemoteModels
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def options_from_parameters(params: dict[str, Any], model: str) -> Options:
-    from pydantic import ValidationError
-
-    try:
-        return Options(**params)
-    except ValidationError as exc:
-        raise InvalidRequest(f"model '{model}' has invalid parameters: {exc.errors()[0]['msg']}") from exc
 
 
 class Runtime:
@@ -138,15 +71,35 @@ class Runtime:
         self.num_parallel = num_parallel
         self._file_engines: list[Any] = []
 
+    # -- remote models (PROVIDER/MODEL, see hearth.providers) ----------------------------
+
+    @functools.cached_property
+    def remote(self) -> RemoteModels:
+        from hearth.providers.remote import RemoteModels
+
+        return RemoteModels()
+
+    def is_remote(self, name: str) -> bool:
+        # A name without a slash is local without reading the provider list.
+        return "/" in name and self.remote.owns(name)
+
+    def _local_only(self, name: str, what: str) -> None:
+        if self.is_remote(name):
+            raise InvalidRequest(f"{what} needs a local model; '{name}' runs at a remote provider")
+
     # -- the store ------------------------------------------------------------------------
 
     def get_model(self, name: str) -> StoredModel:
+        if self.is_remote(name):
+            return self.remote.describe(name)  # type: ignore[return-value]
         return self.store.get(ModelName.parse(name))
 
     def ensure_model(self, name: str, progress: ProgressFn = no_progress) -> StoredModel:
         """The stored model, pulled first when it is missing and the catalog knows it."""
         from hearth.catalog import find_tag
 
+        if self.is_remote(name):
+            return self.remote.describe(name)  # type: ignore[return-value]
         parsed = ModelName.parse(name)
         try:
             return self.store.get(parsed)
@@ -184,48 +137,12 @@ class Runtime:
                             quantize=quantize, allow_requantize=allow_requantize)
 
     def list_models(self) -> ListResponse:
-        return ListResponse(models=[self._listed(m) for m in self.store.list()])
-
-    def _listed(self, model: StoredModel) -> ListedModel:
-        return ListedModel(
-            name=model.name.short,
-            model=model.name.short,
-            modified_at=model.modified_at,
-            size=model.size,
-            digest=model.digest[7:],
-            details=self._details(model),
-        )
-
-    @staticmethod
-    def _details(model: StoredModel) -> ModelDetails:
-        cfg = model.config
-        family = cfg.get("model_family", "")
-        return ModelDetails(
-            parent_model=cfg.get("parent_model", ""),
-            family=family,
-            families=cfg.get("model_families") or ([family] if family else None),
-            parameter_size=cfg.get("model_type", ""),
-            quantization_level=cfg.get("file_type", ""),
-        )
+        return ListResponse(models=[listed_model(m) for m in self.store.list()])
 
     def show(self, name: str) -> ShowResponse:
-        from hearth.gguf import read_gguf
-
-        model = self.get_model(name)
-        info = read_gguf(model.model_path)
-        params = model.parameters
-        return ShowResponse(
-            license="\n\n".join(model.licenses) or (info.license or ""),
-            modelfile=_modelfile_text(model),
-            parameters="\n".join(f"{k:<16} {v}" for k, vs in params.items() for v in _as_list(vs)),
-            template=model.template or info.chat_template or "",
-            system=model.system or "",
-            details=self._details(model),
-            messages=[Message(**m) for m in model.messages],
-            model_info=info.summary(),
-            modified_at=model.modified_at,
-            adapters=[f"{path.name} (scale {scale:g})" for path, scale in model.adapters],
-        )
+        if self.is_remote(name):
+            return self.remote.show(name)
+        return show_response(self.get_model(name))
 
     def copy(self, source: str, destination: str) -> StoredModel:
         return self.store.copy(ModelName.parse(source), ModelName.parse(destination))
@@ -316,7 +233,7 @@ class Runtime:
             running.append(RunningModel(
                 name=slot.name, model=slot.name, size=slot.size,
                 digest=(stored.digest[7:] if stored else loaded.digest[7:]),
-                details=self._details(stored) if stored else ModelDetails(),
+                details=model_details(stored) if stored else ModelDetails(),
                 expires_at=expires, context_length=loaded.engine.context_length,
                 num_parallel=loaded.n_parallel, in_use=slot.in_use, runner_pid=loaded.engine.pid,
             ))
@@ -371,6 +288,11 @@ class Runtime:
 
     def generate(self, request: GenerateRequest, cancelled: Cancelled = None,
                  adapters: Adapters = ()) -> Iterator[GenerateResponse]:
+        if self.is_remote(request.model):
+            if adapters:
+                raise InvalidRequest("LoRA adapters apply to local models only")
+            yield from self.remote.generate(request, cancelled)
+            return
         self._refuse_images(request.images)
         model = self.get_model(request.model)
         options = request.options or Options()
@@ -401,6 +323,11 @@ class Runtime:
 
     def chat(self, request: ChatRequest, cancelled: Cancelled = None,
              adapters: Adapters = ()) -> Iterator[ChatResponse]:
+        if self.is_remote(request.model):
+            if adapters:
+                raise InvalidRequest("LoRA adapters apply to local models only")
+            yield from self.remote.chat(request, cancelled)
+            return
         for message in request.messages:
             self._refuse_images(message.images)
         model = self.get_model(request.model)
@@ -421,6 +348,8 @@ class Runtime:
             yield from self._stream(setup, options, tokens, request.format, started, load_ns, make, cancelled)
 
     def embed(self, request: EmbedRequest) -> EmbedResponse:
+        if self.is_remote(request.model):
+            return self.remote.embed(request)
         model = self.get_model(request.model)
         # An empty input only loads the model, as in Ollama.
         texts = ([request.input] if request.input else []) if isinstance(request.input, str) else list(request.input)
@@ -435,12 +364,14 @@ class Runtime:
 
     def tokenize(self, model_name: str, text: str, options: Options | None = None,
                  keep_alive: Any = None) -> list[int]:
+        self._local_only(model_name, "tokenize")
         model = self.get_model(model_name)
         with self._use(model, options or Options(), keep_alive) as (setup, _):
             return setup.loaded.engine.vocab.tokenize(text, add_special=True, parse_special=True)
 
     def detokenize(self, model_name: str, tokens: list[int], options: Options | None = None,
                    keep_alive: Any = None) -> str:
+        self._local_only(model_name, "detokenize")
         model = self.get_model(model_name)
         with self._use(model, options or Options(), keep_alive) as (setup, _):
             vocab = setup.loaded.engine.vocab
@@ -490,26 +421,6 @@ class Runtime:
     def _refuse_images(images: list[str] | None) -> None:
         if images:
             raise InvalidRequest("this model does not support images (it is a text-only model)")
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _modelfile_text(model: StoredModel) -> str:
-    """The Modelfile that would recreate this model (``hearth show --modelfile``)."""
-    from hearth.modelfile import Modelfile
-
-    text = Modelfile(
-        from_=str(model.model_path),
-        parameters=model.parameters,
-        template=model.template,
-        system=model.system,
-        licenses=model.licenses,
-        messages=model.messages,
-        adapters=[(str(path), scale) for path, scale in model.adapters],
-    ).to_text()
-    return f"# Modelfile generated by \"hearth show\"\n# To build a new model from it: hearth create NAME -f Modelfile\n{text}"
 
 
 def _renormalize(vector: list[float]) -> list[float]:
