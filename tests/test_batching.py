@@ -144,3 +144,21 @@ def test_a_prompt_that_cannot_fit_its_slot_is_refused(tiny_model):
         assert final.done
     finally:
         engine.close()
+
+
+def test_prompt_chunks_larger_than_the_prefill_budget_from_several_requests(tiny_model):
+    # num_batch 200 > the per-step prompt budget: whole chunks still fit the llama.cpp batch,
+    # and two long prompts arriving together both complete with their solo answers.
+    big = LoadSettings(num_ctx=256, num_batch=200, num_thread=2)
+    prompts = [" ".join(["water and fire"] * 60), " ".join(["people know time"] * 55)]
+    solo_engine = LocalBatchEngine(tiny_model, big, n_parallel=1)
+    try:
+        solo = [answer(solo_engine, p, num_predict=8)[0] for p in prompts]
+    finally:
+        solo_engine.close()
+    engine = LocalBatchEngine(tiny_model, big, n_parallel=2)
+    try:
+        together = [text for text, _ in answer_all_at_once(engine, [(p, {"num_predict": 8}) for p in prompts])]
+    finally:
+        engine.close()
+    assert together == solo

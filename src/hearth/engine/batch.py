@@ -98,7 +98,9 @@ class BatchDecoder:
             self.model = LlamaModel(path_model=str(path), params=model_params, verbose=False)
             context_params = llama_cpp.llama_context_default_params()
             context_params.n_ctx = settings.num_ctx * n_parallel
-            context_params.n_batch = max(settings.num_batch, PREFILL_BUDGET + n_parallel)
+            # Room for every generating sequence's token plus the prompt budget, which one
+            # whole prompt chunk may overshoot (chunks are never split; see _step).
+            context_params.n_batch = PREFILL_BUDGET + settings.num_batch + n_parallel
             context_params.n_ubatch = context_params.n_batch
             context_params.n_seq_max = n_parallel
             context_params.kv_unified = False  # every slot its own num_ctx of KV cache
@@ -111,7 +113,8 @@ class BatchDecoder:
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {path.name}: {exc}") from exc
         self._apply_adapters(settings.adapters)
-        self.batch = LlamaBatch(n_tokens=context_params.n_batch, embd=0, n_seq_max=n_parallel)
+        self.capacity = context_params.n_batch
+        self.batch = LlamaBatch(n_tokens=self.capacity, embd=0, n_seq_max=n_parallel)
         self.vocab = Vocabulary(self.model)
         self.slot_context = self.ctx.n_ctx() // n_parallel
         self.load_ns = time.perf_counter_ns() - started
@@ -261,6 +264,8 @@ class BatchDecoder:
             while end < len(job.tokens) and end - job.fed + chunk <= budget:
                 end += chunk
             end = min(end, len(job.tokens))
+            if n + end - job.fed > self.capacity:
+                continue  # this chunk waits for the next step rather than being split
             for position in range(job.fed, end):
                 last = position == len(job.tokens) - 1
                 n = self._add(batch, n, job.tokens[position], position, slot.index, last)
