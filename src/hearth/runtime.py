@@ -50,6 +50,7 @@ from hearth.store import ModelStore, StoredModel
 
 if TYPE_CHECKING:
     from hearth.engine.chunks import EngineChunk
+    from hearth.gguf import GGUFInfo
     from hearth.providers.remote import RemoteModels
 
 
@@ -70,6 +71,7 @@ class Runtime:
         self.isolated = isolated
         self.num_parallel = num_parallel
         self._file_engines: list[Any] = []
+        self._infos: dict[str, GGUFInfo] = {}
 
     # -- remote models (PROVIDER/MODEL, see hearth.providers) ----------------------------
 
@@ -161,11 +163,10 @@ class Runtime:
         """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
-        from hearth.gguf import read_gguf
 
         params = options_from_parameters(model.parameters, model.name.short)
         merged = options.merged_over(params)
-        info = read_gguf(model.model_path)
+        info = self._model_info(model)
         adapters = tuple((str(path), scale) for path, scale in model.adapters)
         adapters += checked_adapters(extra_adapters, info)
         settings = LoadSettings.from_options(merged, info.context_length, () if embedding else adapters)
@@ -218,6 +219,16 @@ class Runtime:
         return PromptSetup(name=path.name, loaded=loaded,
                            template=info.chat_template or FALLBACK_CHAT_TEMPLATE, system=None,
                            parameters=Options(), messages=[])
+
+    def _model_info(self, model: StoredModel) -> GGUFInfo:
+        """The GGUF header of a stored model, read once: blobs never change under their digest."""
+        from hearth.gguf import read_gguf
+
+        digest = model.model_layer.digest
+        info = self._infos.get(digest)
+        if info is None:
+            info = self._infos[digest] = read_gguf(model.model_path)
+        return info
 
     def ps(self) -> ProcessResponse:
         running = []

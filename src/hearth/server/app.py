@@ -67,17 +67,6 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request.url.path, 500, f"internal error: {type(exc).__name__}; see the server log")
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        request.app.state.metrics.record_request(request.method, template, response.status_code)
-        log.debug("%s %s %s %.1fms", request.method, request.url.path, response.status_code,
-                  (time.perf_counter() - started) * 1000)
-        return response
-
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
     async def metrics(request: Request) -> str:
         runtime: Runtime = request.app.state.runtime
@@ -92,4 +81,35 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
     app.add_middleware(CORSMiddleware, allow_origins=config.origins(), allow_origin_regex=LOCAL_ORIGINS,
                        allow_methods=["*"], allow_headers=["*"], allow_credentials=False)
     app.add_middleware(Guard, bind_host=bind_host)
+    app.add_middleware(RequestCounter, metrics=app.state.metrics)
     return app
+
+
+class RequestCounter:
+    """Counts requests by route template and status. Plain ASGI: Starlette's
+    ``@app.middleware("http")`` would add a task and a queue to every streamed chunk."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.record_request(scope["method"], template, status)
+            log.debug("%s %s %s %.1fms", scope["method"], scope["path"], status,
+                      (time.perf_counter() - started) * 1000)
