@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from hearth.api.types import ChatRequest, Message, Options
+from hearth.cli.remote import announce, watched
 from hearth.cli.streaming import print_timings
 from hearth.errors import HearthError
 
@@ -80,7 +81,7 @@ class ChatSession:
         final = None
         try:
             chunks = self.runtime.chat(request, adapters=self.adapters) if self.adapters else self.runtime.chat(request)
-            for chunk in chunks:
+            for chunk in watched(chunks, announce(self.model)):
                 if chunk.message.content:
                     pieces.append(chunk.message.content)
                     sys.stdout.write(chunk.message.content)

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from hearth import __version__
-from hearth.cli import config_cmd, create, generate, models, pull, quality, run, serve
+from hearth.cli import compare, config_cmd, create, generate, models, pull, quality, run, serve
 
-COMMAND_MODULES = [run, generate, pull, models, create, quality, serve, config_cmd]
+COMMAND_MODULES = [run, generate, pull, models, create, quality, compare, serve, config_cmd]
 
 DESCRIPTION = """\
 Run open-weight LLMs on your own machine.
@@ -21,6 +21,7 @@ examples:
   hearth run smollm2                     interactive chat
   hearth generate -m model.gguf -p Hi    raw completion on a GGUF file
   hearth list                            installed models
+  hearth run groq/llama-3.3-70b-versatile Hi   a remote provider's model (leaves your machine)
 """
 
 

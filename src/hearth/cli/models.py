@@ -9,6 +9,8 @@ SHOW_SECTIONS = ("license", "modelfile", "parameters", "template", "system")
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("list", aliases=["ls"], help="list installed models")
+    parser.add_argument("--remote", nargs="?", const="", default=None, metavar="PROVIDER",
+                        help="list the models remote providers offer (all with a key, or PROVIDER)")
     parser.set_defaults(handler=handle_list)
 
     parser = commands.add_parser("show", help="show a model's details")
@@ -43,6 +45,11 @@ def handle_list(args: argparse.Namespace) -> int:
     # No pydantic and no engine on this path, so that `hearth list` starts fast.
     from datetime import datetime
 
+    if args.remote is not None:
+        from hearth.cli.remote import handle_list_remote
+
+        return handle_list_remote(args.remote)
+
     from hearth.cli.output import human_age, human_size, print_columns
     from hearth.client import Client
 
@@ -66,6 +73,11 @@ def handle_show(args: argparse.Namespace) -> int:
     from hearth.cli.backend import connect
 
     shown = connect().show(args.model)
+    if shown.remote_host and not args.section:
+        from hearth.cli.remote import print_remote_show
+
+        print_remote_show(shown)
+        return 0
     if args.section:
         text = getattr(shown, args.section)
         print(text.rstrip("\n"))

@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="model option, e.g. temperature=0 num_ctx=4096 (repeatable)")
     parser.add_argument("--adapter", action="append", metavar="FILE[:SCALE]",
                         help="apply a LoRA adapter (repeatable; runs in this process, not via a server)")
+    parser.add_argument("--fallback", metavar="PROVIDER/MODEL",
+                        help="if MODEL cannot answer here, send the prompt to this remote model "
+                        "instead (it then leaves your machine)")
     parser.add_argument("--verbose", action="store_true", help="print timings and tokens/s")
     parser.set_defaults(handler=handle)
 
@@ -54,14 +57,16 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.api.types import ChatRequest, Message, Options
     from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
+    from hearth.cli.remote import chat_stream, check_fallback, fall_back
     from hearth.cli.streaming import (
         parse_adapter_flags,
         parse_option_flags,
         print_timings,
         stream_to_stdout,
     )
-    from hearth.errors import ModelNotFound
+    from hearth.errors import HearthError, ModelNotFound
 
+    fallback = check_fallback(args.fallback)
     adapters = parse_adapter_flags(args.adapter)
     if adapters:
         # Adapter files are on this machine; a server could not open them.
@@ -73,11 +78,15 @@ def handle(args: argparse.Namespace) -> int:
     options = Options(**parse_option_flags(args.option))
     fmt = parse_format(args.format)
     prompt = read_piped_prompt(" ".join(args.prompt))
+    model = args.model
     try:
-        runtime.get_model(args.model)
-    except ModelNotFound:
-        with ProgressPrinter() as progress:
-            runtime.ensure_model(args.model, progress)
+        try:
+            runtime.get_model(model)
+        except ModelNotFound:
+            with ProgressPrinter() as progress:
+                runtime.ensure_model(model, progress)
+    except HearthError as exc:
+        model = fall_back(model, fallback, exc)
     if not prompt:
         if not sys.stdin.isatty():
             # Piped but empty: nothing to answer and no terminal to chat on.
@@ -86,14 +95,22 @@ def handle(args: argparse.Namespace) -> int:
             raise InvalidRequest("no prompt given and stdin is empty")
         from hearth.cli.chat import ChatSession
 
-        return ChatSession(runtime, args.model, options, args.system, fmt, args.verbose, adapters).loop()
+        return ChatSession(runtime, model, options, args.system, fmt, args.verbose,
+                           adapters if model == args.model else ()).loop()
     messages = []
     if args.system:
         messages.append(Message(role="system", content=args.system))
     messages.append(Message(role="user", content=prompt))
-    request = ChatRequest(model=args.model, messages=messages, options=options, format=fmt)
-    chunks = runtime.chat(request, adapters=adapters) if adapters else runtime.chat(request)
-    final = stream_to_stdout(chunks, lambda c: c.message.content)
+    request = ChatRequest(model=model, messages=messages, options=options, format=fmt)
+
+    def chat(request: ChatRequest):
+        # Adapters belong to the local model, not to a remote fallback.
+        if adapters and request.model == args.model:
+            return runtime.chat(request, adapters=adapters)
+        return runtime.chat(request)
+
+    final = stream_to_stdout(chat_stream(chat, request, fallback if model == args.model else None),
+                             lambda c: c.message.content)
     print()
     if args.verbose:
         print_timings(final)

@@ -226,11 +226,11 @@ class Transport:
             finally:
                 connection.close()
             wait = retry_after_seconds(response.headers)
-            if response.status in RETRIED_STATUSES or response.status >= 500:
-                if attempt < retries and (wait is None or wait <= max_wait):
-                    _sleep(wait if wait is not None else _backoff(attempt), cancelled)
-                    attempt += 1
-                    continue
+            retried = response.status in RETRIED_STATUSES or response.status >= 500
+            if retried and attempt < retries and (wait is None or wait <= max_wait):
+                _sleep(wait if wait is not None else _backoff(attempt), cancelled)
+                attempt += 1
+                continue
             raise self._error(response.status, redact(provider_message(data), key), wait, attempt, model)
 
     def _error(self, status: int, message: str, wait: int | None, attempt: int,
@@ -311,19 +311,21 @@ class Transport:
             except (OSError, http.client.HTTPException) as exc:
                 raise IncompleteStream(f"{self.name} dropped the connection in the middle of the "
                                        f"answer ({type(exc).__name__})") from None
-            if not line:
-                raise IncompleteStream(f"{self.name} closed the connection before the answer was complete")
+            ended = not line
             line = line.rstrip(b"\r\n")
             if line.startswith(b"data:"):
                 data.append(line[5:].lstrip(b" "))
                 continue
-            if line or not data:
-                continue  # comments (": keep-alive"), event:/id: fields, or blank lines between
-            text = b"\n".join(data).decode("utf-8", errors="replace")
-            data = []
-            if text.strip() == "[DONE]":
-                return
-            yield self._event(text)
+            # A blank line ends an event; so does the end of the stream.
+            if data and not line:
+                text = b"\n".join(data).decode("utf-8", errors="replace")
+                data = []
+                if text.strip() == "[DONE]":
+                    return
+                yield self._event(text)
+            # Anything else is a comment (": keep-alive"), an event:/id: field or a blank line.
+            if ended:
+                raise IncompleteStream(f"{self.name} closed the connection before the answer was complete")
 
     def _event(self, text: str) -> dict[str, Any]:
         try:

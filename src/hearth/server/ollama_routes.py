@@ -111,7 +111,8 @@ async def generate(body: GenerateRequest, request: Request):
 @router.post("/api/chat", response_model=ChatResponse, response_model_exclude_none=True)
 async def chat(body: ChatRequest, request: Request):
     runtime = runtime_of(request)
-    if body.tools:
+    # A remote provider returns tool calls itself; only local answers are read for them.
+    if body.tools and not runtime.is_remote(body.model):
         return await _generation(request, lambda flag: chat_with_tools(runtime, body, flag), body.stream,
                                  "message")
     return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream, "message")

@@ -58,6 +58,7 @@ from hearth.api.types import (
 from hearth.errors import HearthError, InvalidModelName, InvalidRequest, ModelNotFound, ServerBusy
 from hearth.names import ModelName
 from hearth.runtime import Runtime
+from hearth.server import gateway
 from hearth.server.bridge import CancelFlag, call_in_thread
 from hearth.server.openai_tools import ToolPlan, arguments_dict, plan_tools, read_output
 from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream, openai_error_type
@@ -85,16 +86,22 @@ def new_id(prefix: str) -> str:
 @router.get("/v1/models", response_model=ModelList)
 async def list_models(request: Request) -> ModelList:
     listed = await call_in_thread(runtime_of(request).list_models)
+    # Remote models named in providers.toml allow-lists are listed too (no network call).
+    remote = await call_in_thread(runtime_of(request).remote.declared_models)
     return ModelList(data=[
         ModelObject(id=m.name, created=int(m.modified_at.timestamp()), owned_by=owner_of(m.name))
         for m in listed.models
-    ])
+    ] + [ModelObject(id=name, created=0, owned_by=provider) for name, provider in remote])
 
 
 @router.get("/v1/models/{model_id:path}", response_model=ModelObject)
 async def retrieve_model(model_id: str, request: Request) -> ModelObject:
+    runtime = runtime_of(request)
     try:
-        stored = await call_in_thread(runtime_of(request).get_model, model_id)
+        if runtime.is_remote(model_id):
+            target = runtime.remote.target(model_id)
+            return ModelObject(id=target.name, created=0, owned_by=target.provider.name)
+        stored = await call_in_thread(runtime.get_model, model_id)
     except InvalidModelName as exc:
         # To an OpenAI client a name that cannot exist is simply not there.
         raise ModelNotFound(model_id) from exc
@@ -261,6 +268,8 @@ def include_usage(body: SamplingFields) -> bool:
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
+    if runtime_of(request).is_remote(body.model):
+        return await gateway.forward(request, "chat/completions", body.stream)
     if body.logprobs:
         raise InvalidRequest("logprobs are not supported")
     plan = plan_tools(body.tools, body.tool_choice)
@@ -331,6 +340,8 @@ async def chat_events(chunks: AsyncIterator[Any], body: ChatCompletionRequest, p
 
 @router.post("/v1/completions", response_model=Completion, responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request):
+    if runtime_of(request).is_remote(body.model):
+        return await gateway.forward(request, "completions", body.stream)
     prompt = prompt_of(body.prompt)
     if body.logprobs:
         raise InvalidRequest("logprobs are not supported")
@@ -389,6 +400,8 @@ def prompt_of(prompt: str | list[Any]) -> str:
 
 @router.post("/v1/embeddings", response_model=EmbeddingList)
 async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingList:
+    if runtime_of(request).is_remote(body.model):
+        return await gateway.forward(request, "embeddings", False)
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not isinstance(text, str) for text in texts):
         raise InvalidRequest("input: give a string or a non-empty list of strings "
