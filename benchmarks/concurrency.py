@@ -7,17 +7,22 @@ direct multi-sequence ``llama_decode`` loop; time to first token of a long chat;
    (a) ``hearth serve`` (HEARTH_NUM_PARALLEL=--parallel, HEARTH_NUM_THREAD=T; with 16 clients
        and 8 slots, 8 decode and 8 wait),
    (b) the peer ``python -m llama_cpp.server`` (one request at a time) on the same GGUF blob,
-   (c) the ceiling: this process decoding N sequences in one ``llama_decode`` batch per step with
-       the low-level API (greedy sampler chain per sequence, prompts read first), same prompts.
-   Rounds interleave the three, the order rotating; medians of the per-round figures.
+   (c) the ceiling: N sequences decoded in one ``llama_decode`` batch per step with the
+       low-level API (a greedy sampler chain per sequence, prompts read first), same prompts,
+   and, as a diagnostic, (d) the same requests through hearth's ``Runtime`` without HTTP or a
+   runner process. (c) and (d) run in child processes of their own: llama.cpp's OpenMP threads
+   slow down (they sleep at every barrier) in a process where a second thread has decoded.
+   Rounds interleave the sides, the order rotating; medians of the per-round figures. Each
+   measurement waits for idle CPUs first and is rerun while others used > 10 % of them.
 2. Time to first token of turn 5 of a chat with ~1,000 tokens of history through hearth's
    streaming ``/api/chat``: warm (a slot still holds turns 1-4) and cold (after ``/api/stop``
    and a reload by an unrelated chat, so nothing but the template's first tokens is shared).
 3. Peak resident memory (VmHWM) of the hearth server and its runner after serving 8 streams,
    against model file + KV cache (slots x num_ctx x 2 x layers x KV width x 2 bytes) + 300 MB.
 
-    .venv/bin/python benchmarks/concurrency.py [--rounds 3] [--parallel 8] [--threads N]
-        [--clients 1,4,8,16] [--max-wait 120] [--json] [--model-file PATH | --home DIR]
+    .venv/bin/python benchmarks/concurrency.py [--rounds 5] [--parallel 8] [--threads N]
+        [--clients 1,4,8,16] [--max-wait 120] [--retries 3] [--no-in-process] [--json]
+        [--model-file PATH | --home DIR]
 
 Informational: it always exits 0.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -43,7 +49,7 @@ from bench_model import BenchHome, _cpu_times, median, wait_for_idle
 from server_speed import ServerProcess, descendants, free_port, process_table
 
 NUM_PREDICT = 64
-PEER_CONTEXT = 4096  # hearth's default num_ctx
+NUM_CTX = 4096  # hearth's default num_ctx: the peer's context and the ceiling's per sequence
 TARGET_PEER_AT_1 = 0.95
 TARGET_PEER_AT_8 = 3.0
 TARGET_CEILING_AT_8 = 0.85
@@ -95,7 +101,7 @@ class PeerServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
                         "--n_threads", str(threads), "--n_threads_batch", str(threads),
-                        "--n_ctx", str(PEER_CONTEXT), "--interrupt_requests", "false",
+                        "--n_ctx", str(NUM_CTX), "--interrupt_requests", "false",
                         "--port", str(self.port), "--host", "127.0.0.1"]
         print(f"$ {' '.join(self.command)}", file=sys.stderr)
         log_fd, self.log_path = tempfile.mkstemp(prefix="llama-cpp-server-", suffix=".log")
@@ -147,11 +153,11 @@ class PeerServer:
 
 # -- part 1: concurrent clients ------------------------------------------------------------------
 
-def completion_body(prompt: str) -> dict[str, Any]:
-    return {"model": "smollm2", "prompt": prompt, "max_tokens": NUM_PREDICT, "temperature": 0}
+def completion_body(model: str, prompt: str) -> dict[str, Any]:
+    return {"model": model, "prompt": prompt, "max_tokens": NUM_PREDICT, "temperature": 0}
 
 
-def concurrent_completions(base: str, prompts: list[str]) -> dict[str, Any]:
+def concurrent_completions(base: str, model: str, prompts: list[str]) -> dict[str, Any]:
     """One thread per client; all send at once; wall time from the release to the last answer."""
     import httpx
 
@@ -165,7 +171,8 @@ def concurrent_completions(base: str, prompts: list[str]) -> dict[str, Any]:
         with httpx.Client(timeout=httpx.Timeout(600.0)) as http:
             gate.wait()
             try:
-                response = http.post(f"{base}/v1/completions", json=completion_body(prompts[index]))
+                response = http.post(f"{base}/v1/completions",
+                                     json=completion_body(model, prompts[index]))
                 response.raise_for_status()
                 tokens[index] = int(response.json()["usage"]["completion_tokens"])
             except Exception as exc:  # counted, never fatal
@@ -185,7 +192,7 @@ def concurrent_completions(base: str, prompts: list[str]) -> dict[str, Any]:
             "tok_s": total / wall if wall > 0 else 0.0, "errors": errors}
 
 
-def concurrent_in_process(runtime: Any, prompts: list[str]) -> dict[str, Any]:
+def concurrent_in_process(runtime: Any, model: str, prompts: list[str]) -> dict[str, Any]:
     """The same requests through hearth's ``Runtime`` in this process (its batching engine on a
     thread): what hearth serve costs on top of the engine is HTTP and the runner process."""
     from hearth.api.types import GenerateRequest, Options
@@ -197,7 +204,7 @@ def concurrent_in_process(runtime: Any, prompts: list[str]) -> dict[str, Any]:
     errors: list[str] = []
 
     def client(index: int) -> None:
-        request = GenerateRequest(model="smollm2", prompt=prompts[index], raw=True, keep_alive=-1,
+        request = GenerateRequest(model=model, prompt=prompts[index], raw=True, keep_alive=-1,
                                   options=Options(num_predict=NUM_PREDICT, temperature=0))
         gate.wait()
         try:
@@ -259,7 +266,7 @@ class Ceiling:
         n = len(prompts)
         tokens = [self.tokenize(p) for p in prompts]
         params = ll.llama_context_default_params()
-        params.n_ctx = PEER_CONTEXT * n
+        params.n_ctx = NUM_CTX * n
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_seq_max = n
@@ -342,31 +349,51 @@ class Ceiling:
         self.llama.llama_model_free(self.model)
 
 
+def voluntary_switches(pids: list[int]) -> dict[tuple[int, int], int]:
+    """Voluntary context switches so far of each thread of these processes. A llama.cpp thread
+    that sleeps at each barrier of a graph (instead of spinning briefly) shows up here as
+    hundreds per token; a decode that keeps its cores shows about none."""
+    counts: dict[tuple[int, int], int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            counts[pid, int(task)] = int(line.split()[1])
+    return counts
+
+
 class CpuShare:
     """CPU seconds used while a block ran by a server process, by its children (the model
-    runner), by this process (the clients, or the ceiling's loop), and the share of all CPU
-    time (every core) used by anyone else (``other_load``)."""
+    runner), by this process (the clients), the share of all CPU time (every core) used by
+    anyone else (``other_load``), and the voluntary context switches of the server's tree."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
         self.server_s = self.children_s = self.self_s = self.wall_s = self.other_load = 0.0
+        self.switches = 0
 
-    def _sample(self) -> tuple[float, int, int, float, dict[int, float]]:
+    def _sample(self) -> tuple[float, int, int, float, dict[int, float],
+                               dict[tuple[int, int], int]]:
         idle, total = _cpu_times()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         tree: dict[int, float] = {}
         if self.pid is not None:
             table = process_table()
             tree = {p: table[p][1] for p in [self.pid, *descendants(self.pid, table)] if p in table}
-        return time.perf_counter(), idle, total, usage.ru_utime + usage.ru_stime, tree
+        return (time.perf_counter(), idle, total, usage.ru_utime + usage.ru_stime, tree,
+                voluntary_switches(list(tree)))
 
     def __enter__(self) -> CpuShare:
         self._start = self._sample()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        now, idle, total, own, tree = self._sample()
-        then, idle0, total0, own0, tree0 = self._start
+        now, idle, total, own, tree, switches = self._sample()
+        then, idle0, total0, own0, tree0, switches0 = self._start
+        # Threads that ended meanwhile are not counted; new ones count from zero.
+        self.switches = sum(n - switches0.get(task, 0) for task, n in switches.items())
         tick = os.sysconf("SC_CLK_TCK")
         self.wall_s = now - then
         self.self_s = own - own0
@@ -388,7 +415,8 @@ def measured(args: argparse.Namespace, pid: int | None,
         with CpuShare(pid) as use:
             result = attempt(tries - 1)
         result.update(other_load=use.other_load, bench_cpu_s=use.self_s, attempts=tries,
-                      server_cpu_s=use.server_s, children_cpu_s=use.children_s)
+                      server_cpu_s=use.server_s, children_cpu_s=use.children_s,
+                      switches_per_token=use.switches / max(1, result.get("tokens", 0)))
         if best is None or result["other_load"] < best["other_load"]:
             best = {**result}
         if result["other_load"] <= BUSY_SHARE:
@@ -398,15 +426,84 @@ def measured(args: argparse.Namespace, pid: int | None,
     return best
 
 
-def throughput_rounds(args: argparse.Namespace, hearth: ServerProcess, peer: PeerServer,
-                      ceiling: Ceiling, runtime: Any) -> dict[str, Any]:
+def side_main(kind: str, options: dict[str, Any], conn: Any) -> None:
+    """A child process for one in-process side: the ceiling, decoding in the child's main
+    thread, or hearth's Runtime. Each gets a process of its own because llama.cpp's OpenMP
+    threads slow down (they sleep at every barrier instead of spinning) once a second thread
+    of the same process has run a decode while the first still lives."""
+    if kind == "ceiling":
+        ceiling = Ceiling(Path(options["model_path"]), options["threads"])
+        conn.send({"n_layer": ceiling.n_layer, "kv_width": ceiling.kv_width})
+        run: Callable[[list[str]], dict[str, Any]] = ceiling.run
+        close = ceiling.close
+    else:
+        from hearth.runtime import Runtime
+        from hearth.store import ModelStore
+
+        runtime = Runtime(ModelStore(Path(options["home"])), num_parallel=options["parallel"])
+        conn.send({})
+        run = functools.partial(concurrent_in_process, runtime, options["model"])
+        close = runtime.close
+    try:
+        while (prompts := conn.recv()) is not None:
+            try:
+                conn.send(run(prompts))
+            except Exception as exc:  # reported to the parent, which carries on
+                conn.send({"exception": f"{type(exc).__name__}: {exc}"})
+    finally:
+        close()
+
+
+class SideProcess:
+    """``side_main`` in a spawned child; ``run(prompts)`` there, stopped by its PID at the end."""
+
+    def __init__(self, kind: str, **options: Any) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=side_main, args=(kind, options, child),
+                                       name=f"concurrency-{kind}", daemon=True)
+        self.process.start()
+        child.close()
+        try:
+            self.info: dict[str, Any] = self.conn.recv()
+        except EOFError:
+            self.close()
+            raise RuntimeError(f"the {kind} process exited {self.process.exitcode}") from None
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def run(self, prompts: list[str]) -> dict[str, Any]:
+        self.conn.send(prompts)
+        result = self.conn.recv()
+        if "exception" in result:
+            raise RuntimeError(result["exception"])
+        return result
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()  # SIGTERM to its PID
+            self.process.join(timeout=10)
+
+
+def throughput_rounds(args: argparse.Namespace, model: str, hearth: ServerProcess,
+                      peer: PeerServer, ceiling: SideProcess,
+                      in_process: SideProcess | None) -> dict[str, Any]:
     sides: dict[str, tuple[int | None, Callable[[list[str]], dict[str, Any]]]] = {
-        "hearth": (hearth.pid, lambda ps: concurrent_completions(hearth.base, ps)),
-        "peer": (peer.pid, lambda ps: concurrent_completions(peer.base, ps)),
-        "ceiling": (None, lambda ps: ceiling.run(ps)),
+        "hearth": (hearth.pid, lambda ps: concurrent_completions(hearth.base, model, ps)),
+        # llama_cpp.server serves its one model under whatever name is asked.
+        "peer": (peer.pid, lambda ps: concurrent_completions(peer.base, model, ps)),
+        "ceiling": (ceiling.pid, ceiling.run),
     }
-    if runtime is not None:
-        sides["in_process"] = (None, lambda ps: concurrent_in_process(runtime, ps))
+    if in_process is not None:
+        sides["in_process"] = (in_process.pid, in_process.run)
     # Warm-up: one request each (hearth loads its model on the first one).
     warmup = {name: run(prompts_for(1, "000")) for name, (_, run) in sides.items()}
     names = list(sides)
@@ -426,10 +523,10 @@ def throughput_rounds(args: argparse.Namespace, hearth: ServerProcess, peer: Pee
                 result = measured(args, pid, attempt)
                 row[name] = result
             rows.append(row)
-            print(f"round {round_index + 1}, {n:>2} clients: "
-                  + ", ".join(f"{k} {row[k]['tok_s']:.1f} tok/s ({row[k]['tokens']} tok, other "
-                              f"{row[k]['other_load']:.0%}, try {row[k]['attempts']})" for k in names),
-                  file=sys.stderr)
+            progress = ", ".join(
+                f"{k} {row[k]['tok_s']:.1f} tok/s ({row[k]['tokens']} tok, other "
+                f"{row[k]['other_load']:.0%}, try {row[k]['attempts']})" for k in names)
+            print(f"round {round_index + 1}, {n:>2} clients: {progress}", file=sys.stderr)
     summary: dict[str, Any] = {}
     for n in args.clients:
         mine = [r for r in rows if r["clients"] == n]
@@ -448,7 +545,8 @@ def throughput_rounds(args: argparse.Namespace, hearth: ServerProcess, peer: Pee
         entry["max_other_load"] = max(r[name]["other_load"] for r in mine for name in names)
         entry["busy_runs"] = sum(r[name]["other_load"] > BUSY_SHARE for r in mine for name in names)
         entry["cpu_s"] = {name: {key: median([r[name][key] for r in mine]) for key in
-                                 ("server_cpu_s", "children_cpu_s", "bench_cpu_s", "wall_s")}
+                                 ("server_cpu_s", "children_cpu_s", "bench_cpu_s", "wall_s",
+                                  "switches_per_token")}
                           for name in names}
         summary[str(n)] = entry
     return {"warmup": warmup, "per_round": rows, "median": summary}
@@ -464,7 +562,7 @@ def status_kib(pid: int, field: str) -> int:
     return 0
 
 
-def server_memory(server: ServerProcess, model_path: Path, ceiling: Ceiling, parallel: int,
+def server_memory(server: ServerProcess, model_path: Path, shape: dict[str, int], parallel: int,
                   num_ctx: int) -> dict[str, Any]:
     processes = []
     for pid in [server.pid, *descendants(server.pid)]:
@@ -472,12 +570,12 @@ def server_memory(server: ServerProcess, model_path: Path, ceiling: Ceiling, par
             processes.append({"pid": pid, "vm_hwm": status_kib(pid, "VmHWM") * 1024,
                               "vm_rss": status_kib(pid, "VmRSS") * 1024})
     model_bytes = model_path.stat().st_size
-    kv_bytes = parallel * num_ctx * 2 * ceiling.n_layer * ceiling.kv_width * 2
+    kv_bytes = parallel * num_ctx * 2 * shape["n_layer"] * shape["kv_width"] * 2
     budget = model_bytes + kv_bytes + MEMORY_OVERHEAD
     peak = sum(p["vm_hwm"] for p in processes)
     return {"processes": processes, "peak_bytes": peak, "model_bytes": model_bytes,
             "kv_bytes": kv_bytes, "overhead_bytes": MEMORY_OVERHEAD, "budget_bytes": budget,
-            "n_layer": ceiling.n_layer, "kv_width": ceiling.kv_width, "num_ctx": num_ctx,
+            "n_layer": shape["n_layer"], "kv_width": shape["kv_width"], "num_ctx": num_ctx,
             "under_budget": peak <= budget}
 
 
@@ -527,8 +625,9 @@ TURN_5_PREDICT = 8
 class ChatTimer:
     """One streaming ``/api/chat``: time to the first content chunk, the reply, the final chunk."""
 
-    def __init__(self, http: Any, base: str, messages: list[dict[str, str]], num_predict: int):
-        body = {"model": "smollm2", "messages": messages, "stream": True, "keep_alive": -1,
+    def __init__(self, http: Any, base: str, model: str, messages: list[dict[str, str]],
+                 num_predict: int) -> None:
+        body = {"model": model, "messages": messages, "stream": True, "keep_alive": -1,
                 "options": {"temperature": 0, "seed": 0, "num_predict": num_predict}}
         pieces: list[str] = []
         self.ttft_s = float("nan")
@@ -572,7 +671,7 @@ def wait_unloaded(http: Any, base: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError("/api/stop: the model was still loaded after 60 s")
 
 
-def ttft_benchmark(args: argparse.Namespace, server: ServerProcess) -> dict[str, Any]:
+def ttft_benchmark(args: argparse.Namespace, model: str, server: ServerProcess) -> dict[str, Any]:
     import httpx
 
     base = server.base
@@ -582,7 +681,7 @@ def ttft_benchmark(args: argparse.Namespace, server: ServerProcess) -> dict[str,
         replies = []
         for text in USER_TURNS:
             history.append({"role": "user", "content": text})
-            turn4 = ChatTimer(http, base, history, TURN_REPLY_TOKENS)
+            turn4 = ChatTimer(http, base, model, history, TURN_REPLY_TOKENS)
             history.append({"role": "assistant", "content": turn4.reply})
             replies.append(turn4.final.get("eval_count"))
         assert turn4 is not None
@@ -590,20 +689,21 @@ def ttft_benchmark(args: argparse.Namespace, server: ServerProcess) -> dict[str,
         turn5_messages = [*history, {"role": "user", "content": TURN_5}]
         unrelated = [{"role": "system", "content": "You translate short English phrases into "
                       "French."}, {"role": "user", "content": "Good morning."}]
+
         def warm_attempt(_: int) -> dict[str, Any]:
             # The slot holds turns 1-4 again, as the last request of the history left it.
-            ChatTimer(http, base, turn4_messages, TURN_REPLY_TOKENS)
+            ChatTimer(http, base, model, turn4_messages, TURN_REPLY_TOKENS)
             return timed_turn5()
 
         def cold_attempt(_: int) -> dict[str, Any]:
             # Unload, reload with an unrelated chat, then the same turn-5 request.
-            http.post(f"{base}/api/stop", json={"model": "smollm2"}).raise_for_status()
+            http.post(f"{base}/api/stop", json={"model": model}).raise_for_status()
             wait_unloaded(http, base)
-            ChatTimer(http, base, unrelated, 4)
+            ChatTimer(http, base, model, unrelated, 4)
             return timed_turn5()
 
         def timed_turn5() -> dict[str, Any]:
-            chat = ChatTimer(http, base, turn5_messages, TURN_5_PREDICT)
+            chat = ChatTimer(http, base, model, turn5_messages, TURN_5_PREDICT)
             return {**chat.summary(), "reply": chat.reply}
 
         reps = []
@@ -645,7 +745,7 @@ def report(results: dict[str, Any]) -> None:
     print(f"peer:   {results['peer_command']}")
     print()
     print("1. aggregate generated tokens/s, N clients at once, POST /v1/completions "
-          "(ceiling: N sequences in one llama_decode batch in this process)")
+          "(ceiling: N sequences in one llama_decode batch, no server)")
     inproc = "in_process" in next(iter(t.values()))
     print(f"{'clients':>7}  {'hearth':>8}  {'peer':>8}  {'ceiling':>8}  {'hearth/peer':>11}  "
           f"{'hearth/ceiling':>14}  {'tokens h/p/c (of)':>24}  {'other load':>10}"
@@ -660,8 +760,8 @@ def report(results: dict[str, Any]) -> None:
               + (f"  {e['in_process']:>10.1f}  {e['in_process_over_ceiling']:>15.2f}"
                  if inproc else ""))
     if inproc:
-        print("in-process (diagnostic): the same requests through hearth's Runtime in this "
-              "process, the batching engine on a thread, no HTTP and no runner process")
+        print("in-process (diagnostic): the same requests through hearth's Runtime called "
+              "directly (its batching engine on a thread), no HTTP and no runner process")
     p = results["parallel"]
     if any(int(n) > p for n in t):
         print(f"with more clients than {p} slots, {p} decode together and the rest wait their "
@@ -675,18 +775,18 @@ def report(results: dict[str, Any]) -> None:
                        TARGET_CEILING_AT_8))
     for label, value, op, target in checks:
         print(f"{label}: {value:.2f} (target {op} {target}: {verdict(value >= target)})")
-    print("CPU seconds per run (medians): hearth serve process + its runner + clients / peer "
-          "server / ceiling (this process) / in-process; and wall seconds")
+    print("per run (medians): CPU seconds of the serving process + its children (hearth: the "
+          "server + its runner), wall seconds, voluntary context switches per generated token "
+          "(decoding threads that sleep at barriers instead of spinning)")
     for n, e in t.items():
-        h, q, c = (e["cpu_s"][k] for k in ("hearth", "peer", "ceiling"))
-        line = (f"{n:>7}  hearth {h['server_cpu_s']:.2f} + {h['children_cpu_s']:.2f} + "
-                f"{h['bench_cpu_s']:.2f} s, wall {h['wall_s']:.2f} s | peer "
-                f"{q['server_cpu_s']:.2f} s, wall {q['wall_s']:.2f} s | ceiling "
-                f"{c['bench_cpu_s']:.2f} s, wall {c['wall_s']:.2f} s")
-        if inproc:
-            i = e["cpu_s"]["in_process"]
-            line += f" | in-process {i['bench_cpu_s']:.2f} s, wall {i['wall_s']:.2f} s"
-        print(line)
+        parts = []
+        for name in ("hearth", "peer", "ceiling", *(["in_process"] if inproc else [])):
+            c = e["cpu_s"][name]
+            cpu = (f"{c['server_cpu_s']:.2f}+{c['children_cpu_s']:.2f}" if c["children_cpu_s"]
+                   else f"{c['server_cpu_s']:.2f}")
+            parts.append(f"{name} {cpu} s, wall {c['wall_s']:.2f} s, "
+                         f"{c['switches_per_token']:.0f} sw/tok")
+        print(f"{n:>7}  " + " | ".join(parts))
     busy = sum(e["busy_runs"] for e in t.values())
     if busy:
         print(f"{busy} measurement(s) kept despite other processes using > {BUSY_SHARE:.0%} of "
@@ -713,7 +813,7 @@ def report(results: dict[str, Any]) -> None:
     mb = 1e6
     print()
     print(f"3. peak resident memory (VmHWM) of hearth serve + runner after serving "
-          f"{p} streams at once: {m['peak_bytes'] / mb:.0f} MB ("
+          f"{m['streams']} streams at once: {m['peak_bytes'] / mb:.0f} MB ("
           + ", ".join(f"pid {x['pid']} {x['vm_hwm'] / mb:.0f} MB" for x in m["processes"]) + ")")
     print(f"budget: model {m['model_bytes'] / mb:.0f} MB + KV {p} x {m['num_ctx']} x 2 x "
           f"{m['n_layer']} x {m['kv_width']} x 2 B = {m['kv_bytes'] / mb:.0f} MB + "
@@ -725,7 +825,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-file", help="GGUF to use (default: pull smollm2 into --home)")
     parser.add_argument("--home", help="HEARTH_HOME to use (default: a temp folder)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--parallel", type=int, default=8, help="HEARTH_NUM_PARALLEL for hearth")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--clients", default="1,4,8,16", help="comma-separated client counts")
@@ -733,7 +833,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-wait", type=float, default=120.0, metavar="SECONDS",
                         help="before each measurement, wait up to this long for idle CPUs")
     parser.add_argument("--no-in-process", dest="in_process", action="store_false",
-                        help="skip the diagnostic side: hearth's Runtime in this process")
+                        help="skip the diagnostic side: hearth's Runtime called directly")
     parser.add_argument("--retries", type=int, default=3,
                         help="times to rerun a measurement during which other processes were busy")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -762,37 +862,40 @@ def main(argv: list[str] | None = None) -> int:
         results["hearth_command"] = (f"HEARTH_HOME={home.path} HEARTH_HOST=127.0.0.1:PORT "
                                      f"HEARTH_NUM_PARALLEL={args.parallel} HEARTH_NUM_THREAD="
                                      f"{args.threads} HEARTH_KEEP_ALIVE=-1 hearth serve")
-        ceiling = Ceiling(model_path, args.threads)
-        runtime = None
-        if args.in_process:
-            from hearth.runtime import Runtime
-            from hearth.store import ModelStore
-
-            runtime = Runtime(ModelStore(home.path), num_parallel=args.parallel)
-        try:
+        with contextlib.ExitStack() as stack:
+            ceiling = SideProcess("ceiling", model_path=str(model_path), threads=args.threads)
+            stack.callback(ceiling.close)
+            in_process = None
+            if args.in_process:
+                in_process = SideProcess("in_process", home=str(home.path), model=model,
+                                         parallel=args.parallel)
+                stack.callback(in_process.close)
             hearth = ServerProcess(home.path, args.parallel)
-            try:
-                peer = PeerServer(model_path, args.threads)
-                results["peer_command"] = " ".join(["python", *peer.command[1:]])
-                try:
-                    results["throughput"] = throughput_rounds(args, hearth, peer, ceiling,
-                                                              runtime)
-                finally:
-                    peer.stop()
-                results["memory"] = server_memory(hearth, model_path, ceiling, args.parallel,
-                                                  num_ctx)
-                results["ttft"] = ttft_benchmark(args, hearth)
-            except BaseException:
-                print(f"hearth serve log (tail):\n{hearth.log_tail()}", file=sys.stderr)
-                raise
-            finally:
+
+            def stop_hearth() -> None:
                 results["server_exit"] = hearth.stop()
                 results["leftover_processes"] = hearth.leftovers
                 hearth.remove_log()
-        finally:
-            if runtime is not None:
-                runtime.close()
-            ceiling.close()
+
+            stack.callback(stop_hearth)
+            try:
+                peer = PeerServer(model_path, args.threads)
+                stack.callback(peer.stop)
+                results["peer_command"] = " ".join(["python", *peer.command[1:]])
+                results["throughput"] = throughput_rounds(args, model, hearth, peer, ceiling,
+                                                          in_process)
+                # Idle from here on: their memory back, nothing of theirs running.
+                peer.stop()
+                ceiling.close()
+                if in_process is not None:
+                    in_process.close()
+                results["memory"] = server_memory(hearth, model_path, ceiling.info,
+                                                  args.parallel, num_ctx)
+                results["memory"]["streams"] = min(max(args.clients), args.parallel)
+                results["ttft"] = ttft_benchmark(args, model, hearth)
+            except BaseException:
+                print(f"hearth serve log (tail):\n{hearth.log_tail()}", file=sys.stderr)
+                raise
     if args.json:
         print(json.dumps(results, indent=2))
     else:
