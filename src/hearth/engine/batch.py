@@ -46,6 +46,26 @@ class Event:
     error: str | None = None
 
 
+def event_to_wire(event: Event) -> dict[str, Any]:
+    """An event as a small JSON-ready dict: defaults are left out (runner pipe traffic)."""
+    wire: dict[str, Any] = {"request_id": event.request_id}
+    if event.text:
+        wire["text"] = event.text
+    if event.done:
+        wire["done"] = True
+        wire["reason"] = event.reason
+        if event.stats is not None:
+            wire["stats"] = vars(event.stats).copy()
+        if event.error is not None:
+            wire["error"] = event.error
+    return wire
+
+
+def event_from_wire(wire: dict[str, Any]) -> Event:
+    stats = wire.pop("stats", None)
+    return Event(**wire, stats=GenerationStats(**stats) if stats else None)
+
+
 @dataclass
 class Job:
     request_id: int
@@ -122,6 +142,8 @@ class BatchDecoder:
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
+        # Called after every decode step with whether the decoder is now idle (see outbox.py).
+        self.after_step: Callable[[bool], None] | None = None
 
     def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
         """LoRA adapters at load; llama.cpp frees them with the model."""
@@ -182,6 +204,8 @@ class BatchDecoder:
                         break
                     self._admit()
                 self._step()
+                if self.after_step is not None:
+                    self.after_step(not self._active())
         finally:
             self._fail_all("the model was unloaded")
             self.batch.close()

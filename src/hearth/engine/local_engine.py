@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hearth.engine.batch import BatchDecoder, Event, Job
 from hearth.engine.chunks import EngineChunk, chunk_from_event
+from hearth.engine.outbox import EventOutbox
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.errors import ContextOverflow
 
@@ -64,8 +65,24 @@ class LocalBatchEngine:
         self.load_ns = self.decoder.load_ns
         self.pid = None
         self._ids = itertools.count(1)
+        # The consumer thread is woken once per burst, not per token (see outbox.py).
+        self._queues: dict[int, queue.Queue[Event]] = {}
+        self._outbox = EventOutbox(self._deliver)
+        self.decoder.after_step = self._outbox.step_finished
         self._thread = threading.Thread(target=self.decoder.run, name="hearth-decoder", daemon=True)
         self._thread.start()
+
+    def _deliver(self, events: list[Event]) -> None:
+        for event in events:
+            target = self._queues.get(event.request_id)
+            if event.done:
+                self._queues.pop(event.request_id, None)
+            if target is not None:
+                target.put(event)
+
+    def _cancel(self, request_id: int) -> None:
+        self.decoder.cancel(request_id)
+        self._outbox.step_finished()  # a job cancelled while it waited has no step to flush it
 
     @property
     def alive(self) -> bool:
@@ -81,11 +98,17 @@ class LocalBatchEngine:
         self.check_fits(tokens)
         request_id = next(self._ids)
         events: queue.Queue[Event] = queue.Queue()
-        job = Job(request_id, list(tokens), sampling, compile_grammar(grammar), events.put,
+        job = Job(request_id, list(tokens), sampling, compile_grammar(grammar), self._outbox.add,
                   should_stop=cancelled)
-        self.decoder.submit(job)
-        yield from stream_events(events, lambda: self.decoder.cancel(request_id), cancelled)
+        self._queues[request_id] = events
+        try:
+            self.decoder.submit(job)
+        except BaseException:
+            self._queues.pop(request_id, None)
+            raise
+        yield from stream_events(events, lambda: self._cancel(request_id), cancelled)
 
     def close(self) -> None:
         self.decoder.close()
         self._thread.join(timeout=30)
+        self._outbox.step_finished(idle=True)

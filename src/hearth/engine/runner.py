@@ -8,13 +8,12 @@ model again on the next one.
 
 Commands: ``{"op": "load", "path", "settings", "n_parallel"}`` (first), ``{"op": "generate",
 "id", "tokens", "sampling", "grammar"}``, ``{"op": "cancel", "id"}``, ``{"op": "close"}``.
-Events: ``{"op": "loaded", "load_ns", "context"}``, ``{"op": "event", ...Event}``,
-``{"op": "error", "message"}``.
+Events: ``{"op": "loaded", "load_ns", "context"}``, ``{"op": "events", "events": [Event, ...]}``
+(everything one decode step produced, in one line: see ``outbox.py``), ``{"op": "error", "message"}``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -39,16 +38,16 @@ def main() -> int:
         with lock:
             channel.write(line + "\n")
 
-    from hearth.engine.batch import BatchDecoder, Event, Job
+    from hearth.engine.batch import BatchDecoder, Event, Job, event_to_wire
     from hearth.engine.grammar import compile_grammar
+    from hearth.engine.outbox import EventOutbox
     from hearth.engine.settings import LoadSettings, SamplingSettings
     from hearth.errors import HearthError
 
     decoder: BatchDecoder | None = None
     loop: threading.Thread | None = None
-
-    def emit(event: Event) -> None:
-        send({"op": "event", **dataclasses.asdict(event)})
+    outbox = EventOutbox(lambda events: send({"op": "events", "events": [event_to_wire(e) for e in events]}))
+    emit = outbox.add
 
     for line in sys.stdin:
         try:
@@ -62,6 +61,7 @@ def main() -> int:
                 settings["adapters"] = tuple((str(p), float(s)) for p, s in settings.get("adapters", ()))
                 decoder = BatchDecoder(Path(command["path"]), LoadSettings(**settings),
                                        int(command["n_parallel"]))
+                decoder.after_step = outbox.step_finished
                 loop = threading.Thread(target=decoder.run, name="hearth-decoder", daemon=True)
                 loop.start()
                 send({"op": "loaded", "load_ns": decoder.load_ns, "context": decoder.slot_context})
@@ -74,8 +74,10 @@ def main() -> int:
                     decoder.submit(job)
                 except HearthError as exc:
                     emit(Event(job.request_id, done=True, reason="error", error=exc.message))
+                    outbox.step_finished()
             elif op == "cancel" and decoder is not None:
                 decoder.cancel(int(command["id"]))
+                outbox.step_finished()  # a job cancelled while it waited has no step to flush it
             elif op == "close":
                 break
         except HearthError as exc:
@@ -86,6 +88,7 @@ def main() -> int:
         decoder.close()
     if loop is not None:
         loop.join(timeout=30)
+    outbox.step_finished(idle=True)
     return 0
 
 

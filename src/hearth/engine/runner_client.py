@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hearth.engine.batch import Event
-from hearth.engine.chunks import EngineChunk, GenerationStats
+from hearth.engine.batch import Event, event_from_wire
+from hearth.engine.chunks import EngineChunk
 from hearth.engine.local_engine import check_fits, stream_events
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.engine.vocabulary import Vocabulary
@@ -97,17 +97,16 @@ class RunnerEngine:
                 message = json.loads(line)
             except ValueError:
                 continue
-            if message.get("op") != "event":
+            if message.get("op") != "events":
                 continue
-            message.pop("op")
-            stats = message.pop("stats", None)
-            event = Event(**message, stats=GenerationStats(**stats) if stats else None)
-            with self._lock:
-                target = self._pending.get(event.request_id)
-                if event.done:
-                    self._pending.pop(event.request_id, None)
-            if target is not None:
-                target.put(event)
+            for wire in message["events"]:
+                event = event_from_wire(wire)
+                with self._lock:
+                    target = self._pending.get(event.request_id)
+                    if event.done:
+                        self._pending.pop(event.request_id, None)
+                if target is not None:
+                    target.put(event)
         # The pipe closed: the runner is gone. Every waiting request learns why.
         code = self.process.wait()
         self._dead_reason = (f"the model runner stopped unexpectedly ({describe_exit(code)}); "

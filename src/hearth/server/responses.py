@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from hearth.errors import HearthError, ModelNotFound, ServerBusy
-from hearth.server.bridge import CancelFlag, iterate_in_thread
+from hearth.server.bridge import CancelFlag, ThreadStream, iterate_in_thread
 
 log = logging.getLogger("hearth.server")
 
@@ -65,7 +65,7 @@ def to_json_line(item: Any) -> bytes:
 
 
 async def open_stream(request: Request, make: Callable[[CancelFlag], Iterator[Any]],
-                      ) -> tuple[Any, AsyncIterator[Any], CancelFlag]:
+                      ) -> tuple[Any, ThreadStream, CancelFlag]:
     """Start a stream and wait for its first item (so early errors get a real status)."""
     registry = request.app.state.streams
     if registry.shutting_down:
@@ -85,7 +85,7 @@ async def open_stream(request: Request, make: Callable[[CancelFlag], Iterator[An
     return first, items, flag
 
 
-def ndjson_response(request: Request, first: Any, items: AsyncIterator[Any], flag: CancelFlag,
+def ndjson_response(request: Request, first: Any, items: ThreadStream, flag: CancelFlag,
                     on_item: Callable[[Any], Any] | None = None) -> StreamingResponse:
     registry = request.app.state.streams
 
@@ -93,8 +93,9 @@ def ndjson_response(request: Request, first: Any, items: AsyncIterator[Any], fla
         try:
             if first is not None:
                 yield to_json_line(on_item(first) if on_item else first)
-            async for item in items:
-                yield to_json_line(on_item(item) if on_item else item)
+            # Everything ready at once goes out in one write (see ThreadStream).
+            async for batch in items.batches():
+                yield b"".join(to_json_line(on_item(item) if on_item else item) for item in batch)
             if flag.reason == SHUTDOWN_MESSAGE:
                 yield to_json_line({"error": SHUTDOWN_MESSAGE})
         except HearthError as exc:
