@@ -74,14 +74,19 @@ FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)  # how Ollama shows "never e
 
 
 def estimate_memory(info: GGUFInfo, settings: LoadSettings, n_parallel: int = 1) -> int:
-    """Weights + f16 KV cache for every slot + a compute/runtime allowance, in bytes."""
-    layers = info.block_count or 0
-    heads = info.head_count or 1
-    kv_heads = info.head_count_kv or heads
-    width = info.embedding_length or 0
-    kv_width = (width // heads) * kv_heads if heads else width
-    kv_cache = 2 * settings.num_ctx * n_parallel * layers * kv_width * 2
-    return info.file_size + kv_cache + 64 * 1024 * 1024
+    """Weights (with LoRA adapters) + f16 KV cache for every slot + compute buffers and runtime,
+    in bytes: the same estimate ``hearth fit`` shows (hearth.fit.estimate)."""
+    import os
+
+    from hearth.engine.batch import PREFILL_BUDGET
+    from hearth.fit import estimate_memory as fit_estimate
+    from hearth.fit import shape_from_gguf
+
+    adapters = sum(os.path.getsize(path) for path, _scale in settings.adapters if os.path.isfile(path))
+    estimate = fit_estimate(info.file_size + adapters, shape_from_gguf(info), settings.num_ctx,
+                            n_parallel=n_parallel,
+                            batch_tokens=PREFILL_BUDGET + settings.num_batch + n_parallel)
+    return estimate.total_bytes
 
 
 def options_from_parameters(params: dict[str, Any], model: str) -> Options:

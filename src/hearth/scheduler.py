@@ -7,8 +7,8 @@
 - Keep-alive: after its last request a model stays loaded for the request's ``keep_alive``
   (default HEARTH_KEEP_ALIVE); ``0`` unloads it at once, a negative value keeps it forever.
 - Memory: before a load, idle models are unloaded (least recently used first) until the new
-  one's estimate (weights + KV cache + overhead) fits in available memory, or the number of
-  loaded models fits HEARTH_MAX_LOADED_MODELS.
+  one's estimate (weights + KV cache + overhead, from ``hearth.fit``: the numbers `hearth fit`
+  shows) fits in available memory, or the number of loaded models fits HEARTH_MAX_LOADED_MODELS.
 """
 
 from __future__ import annotations
@@ -72,15 +72,10 @@ class Slot:
 
 
 def memory_available() -> int:
-    """MemAvailable from /proc/meminfo in bytes (0 where unknown: then memory never evicts)."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    """Free RAM in bytes, as ``hearth fit`` reads it (0 where unknown: then memory never evicts)."""
+    from hearth.fit.machine import ram_available
+
+    return ram_available()
 
 
 def choose_evictions(estimate: int, available: int, idle: list[Slot], loaded_count: int,
