@@ -44,8 +44,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_PROVIDER_RETRIES", "2", "Retries of a remote call after a 429, a 5xx or a refused connection."),
         Setting("HEARTH_PROVIDER_MAX_WAIT", "30", "Longest Retry-After (seconds) hearth waits out; longer fails at once."),
         Setting("HEARTH_PROVIDER_CONCURRENCY", "4", "Calls in flight per remote provider; more wait their turn."),
-        Setting("HEARTH_LICENSE_POLICY", "", "TOML file of allowed and denied licenses."),
+        Setting("HEARTH_LICENSE_POLICY", "", "TOML license policy (allowed, denied, commercial) enforced at pull, run and serve."),
         Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
+        Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
     ]
 }
 
@@ -171,6 +172,10 @@ def license_policy_path() -> Path | None:
 
 def debug() -> bool:
     return _flag("HEARTH_DEBUG")
+
+
+def download_parts() -> int:
+    return _int("HEARTH_DOWNLOAD_PARTS", minimum=1)
 
 
 def parse_duration(text: str | int | float) -> float:

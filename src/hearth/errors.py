@@ -79,6 +79,12 @@ class DownloadFailed(HearthError):
     status_code = 502
 
 
+class PushFailed(HearthError):
+    """A registry refused or broke off an upload (``hearth push``)."""
+
+    status_code = 502
+
+
 class StoreError(HearthError):
     """The model store cannot be read or written (permissions, full disk)."""
 
@@ -87,6 +93,29 @@ class StoreError(HearthError):
 
 class LicenseBlocked(HearthError):
     status_code = 403
+
+    def __init__(self, message: str, license_id: str | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.license_id = license_id
+        self.reason = reason or message
+
+
+class LicenseNotAccepted(LicenseBlocked):
+    """A license that must be accepted before its model is pulled, and was not."""
+
+
+class LicensePolicyError(HearthError):
+    """HEARTH_LICENSE_POLICY names a file that is missing or malformed; nothing is allowed
+    until it is fixed, so a broken policy never silently lets everything through."""
+
+    status_code = 500
+
+
+class ClosedModel(HearthError):
+    """A catalog model whose weights are not published (gpt-4o): nothing to pull or load,
+    only a provider's API can run it. The message says which provider names reach it."""
+
+    status_code = 404
 
 
 class ServerBusy(HearthError):
@@ -99,6 +128,12 @@ class ServerBusy(HearthError):
 
 class EngineError(HearthError):
     """llama.cpp refused or failed to load or run a model."""
+
+    status_code = 500
+
+
+class ServerStartFailed(HearthError):
+    """``hearth app`` started ``hearth serve`` in the background and it did not come up."""
 
     status_code = 500
 

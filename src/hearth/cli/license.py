@@ -1,0 +1,161 @@
+"""``hearth license MODEL`` (what a model's license allows) and ``hearth license audit``
+(every installed model against the license policy)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "license",
+        help="show a model's license terms, or audit installed models ('license audit')",
+        description="'hearth license MODEL' summarises the license of an installed model, a "
+        "catalog model or a license id (e.g. apache-2.0, llama3.1). 'hearth license audit' "
+        "checks every installed model against HEARTH_LICENSE_POLICY (and, with --commercial, "
+        "that its license allows commercial use) and exits 1 on a violation. A model actually "
+        "called 'audit' is 'audit:latest'.",
+    )
+    parser.add_argument("model", help="MODEL, a license id, or 'audit'")
+    parser.add_argument("--commercial", action="store_true",
+                        help="audit: every license must allow commercial use")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.model == "audit":
+        return handle_audit(args)
+    if args.commercial:
+        from hearth.errors import InvalidRequest
+
+        raise InvalidRequest("--commercial belongs to 'hearth license audit'")
+    return handle_show(args)
+
+
+def describe(target: str) -> dict[str, Any]:
+    """What ``target`` is and its license: an installed model first, then a catalog model,
+    then a license id."""
+    import contextlib
+
+    from hearth.catalog import catalog_entry, find_tag
+    from hearth.errors import HearthError, ModelNotFound
+    from hearth.licenses import license_summary, lookup, resolve_license
+    from hearth.names import ModelName
+    from hearth.store import ModelStore
+
+    parsed = None
+    with contextlib.suppress(HearthError):  # a license id such as "CC BY-NC 4.0" is no model name
+        parsed = ModelName.parse(target)
+    if parsed is not None:
+        store = ModelStore()
+        if store.exists(parsed):
+            model = store.get(parsed)
+            resolved = resolve_license(store, model)
+            return {"subject": model.name.short, "kind": "installed model", "origin": resolved.origin,
+                    "license": license_summary(resolved.license_id)}
+        tag = find_tag(parsed)
+        if tag is not None:
+            return {"subject": f"{tag.model}:{tag.tag}", "kind": "catalog model", "origin": "catalog",
+                    "license": license_summary(tag.license)}
+        entry = catalog_entry(parsed)
+        if entry is not None:
+            kind = "closed catalog model" if entry.get("weights") == "closed" else "catalog model"
+            return {"subject": parsed.model, "kind": kind, "origin": "catalog",
+                    "license": license_summary(str(entry.get("license", "")))}
+    if lookup(target) is not None:
+        return {"subject": target, "kind": "license id", "origin": "", "license": license_summary(target)}
+    raise ModelNotFound(target, "it is not installed, not in the catalog, and not a license id hearth knows")
+
+
+def _policy_line() -> tuple[str, bool]:
+    """(text, ok) about the current license policy; ok is False when it cannot be read."""
+    from hearth.errors import LicensePolicyError
+    from hearth.licenses.policy import current_policy
+
+    try:
+        policy = current_policy()
+    except LicensePolicyError as exc:
+        return exc.message, False
+    return ("" if policy is None else policy.path), True
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from hearth.errors import LicensePolicyError
+    from hearth.licenses import badge
+    from hearth.licenses.policy import current_policy
+
+    described = describe(args.model)
+    summary = described["license"]
+    verdict = None
+    try:
+        policy = current_policy()
+    except LicensePolicyError as exc:
+        policy, verdict = None, f"policy error: {exc.message}"
+    if policy is not None and described["kind"] != "license id":
+        reason = policy.violation(summary["id"])
+        verdict = f"blocked by {policy.path}: {reason}" if reason else f"allowed by {policy.path}"
+    if args.json:
+        print(json.dumps({**described, "policy": verdict}, indent=2))
+        return 0
+    console = Console(highlight=False, soft_wrap=True)
+    where = described["kind"] + (f", license from its {described['origin']}" if described["origin"]
+                                 and described["kind"] == "installed model" else "")
+    console.print(f"[bold]{escape(described['subject'])}[/bold] [dim]({escape(where)})[/dim]")
+    console.print(escape(badge(summary["id"])))
+    if not summary["known"]:
+        console.print("hearth does not know this license's terms: read the license text that came "
+                      "with the model before using it" if summary["id"] else
+                      "no license is stated for this model: ask its publisher before using it")
+    else:
+        console.print(escape(summary["name"]))
+        rows = [("attribution", summary["attribution"]), ("redistribution", summary["redistribution"]),
+                ("modification", summary["modification"])]
+        for label, text in rows:
+            console.print(f"  {label:<15}{escape(text)}")
+        for index, item in enumerate(summary["restrictions"]):
+            console.print(f"  {'restrictions' if index == 0 else '':<15}- {escape(item)}")
+        if summary["url"]:
+            console.print(f"  {'full text':<15}{escape(summary['url'])}")
+    if verdict:
+        console.print(f"  {'policy':<15}{escape(verdict)}")
+    return 1 if verdict and verdict.startswith("policy error") else 0
+
+
+def handle_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from hearth.cli.output import print_columns
+    from hearth.licenses.audit import audit_models
+    from hearth.store import ModelStore
+
+    policy_path, _ = _policy_line()
+    rows = audit_models(ModelStore(), commercial=args.commercial)  # a broken policy raises here
+    violations = [row for row in rows if row.verdict == "violation"]
+    if args.json:
+        print(json.dumps({"policy": policy_path or None, "commercial": args.commercial,
+                          "models": [row.as_dict() for row in rows]}, indent=2))
+        return 1 if violations else 0
+    rules = []
+    if policy_path:
+        rules.append(f"policy {policy_path}")
+    if args.commercial:
+        rules.append("licenses must allow commercial use")
+    print("checking: " + ("; ".join(rules) if rules else
+                          "nothing (no HEARTH_LICENSE_POLICY; add --commercial to require commercial use)"))
+    if not rows:
+        print("no models installed")
+        return 0
+    table = [["MODEL", "LICENSE", "VERDICT", "REASON"]]
+    table += [[row.model, row.license or "-", row.verdict, row.reason] for row in rows]
+    print_columns(table)
+    if violations:
+        print(f"{len(violations)} of {len(rows)} models violate the license rules")
+        return 1
+    return 0
