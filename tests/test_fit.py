@@ -250,6 +250,16 @@ def test_the_real_catalog_default_model_fits_a_big_machine() -> None:
     assert best is not None and best.model == "smollm2"
 
 
+def test_catalog_architecture_gives_the_exact_kv_cache_for_every_quantization() -> None:
+    # Llama 3.2 3B: 28 layers, 8 KV heads of 128 -> K and V of 2 bytes each per layer and token.
+    fits, _best = fit_catalog_model("llama3.2", 8192, memory=BIG_MACHINE)
+    reports = {tag.tag: report for tag, report in fits}
+    exact = 28 * 8 * (128 + 128) * 2 * 8192
+    assert reports["3b"].kv_cache_bytes == exact
+    assert reports["3b-q8_0"].kv_cache_bytes == exact
+    assert not any("guessed" in note for note in reports["3b-q8_0"].notes)
+
+
 def test_parameter_sizes_parse() -> None:
     assert parse_parameter_size("135M") == 135_000_000
     assert parse_parameter_size("1.7B") == 1_700_000_000

@@ -174,7 +174,11 @@ def catalog_numbers(tag: CatalogTag) -> dict[str, Any]:
     entry = load_catalog().get(tag.model)
     if not isinstance(entry, dict):
         return {}
-    tag_data = entry.get("tags", {}).get(tag.tag, {})
+    tags = entry.get("tags", {})
+    # Another quantization of a tag ("3b-q8_0") has the same architecture as the tag ("3b").
+    base = tag.tag if tag.tag in tags else max(
+        (name for name in tags if tag.tag.startswith(f"{name}-")), key=len, default=tag.tag)
+    tag_data = tags.get(base, {})
     numbers: dict[str, Any] = {}
     for table in (entry, entry.get("architecture", {}), tag_data, tag_data.get("architecture", {})):
         if isinstance(table, dict):
