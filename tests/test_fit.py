@@ -282,6 +282,28 @@ def test_pull_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pull_warning(0, None) is None
 
 
+def test_pull_of_a_catalog_model_too_large_here_names_a_size_that_fits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hearth.hub.pull import _smaller_choice
+    from hearth.names import ModelName
+
+    # This machine's RAM cannot be shrunk, so the free-memory reading is what the test sets.
+    small = MachineMemory(ram_available=3_000_000_000)
+    monkeypatch.setattr("hearth.fit.catalog_fit.read_machine_memory", lambda: small)
+    monkeypatch.setattr("hearth.fit.report.read_machine_memory", lambda: small)
+    monkeypatch.setenv("HEARTH_CONTEXT_LENGTH", "4096")
+    warning = pull_warning(3_500_000_000, 131072)
+    assert warning is not None and "will likely not load" in warning
+    advice = _smaller_choice(ModelName.parse("llama3.2:3b-q8_0"))
+    assert advice.startswith("; llama3.2:") and advice.endswith("fits")
+    assert "3b-q8_0" not in advice
+    tiny = MachineMemory(ram_available=10_000_000)
+    monkeypatch.setattr("hearth.fit.catalog_fit.read_machine_memory", lambda: tiny)
+    assert _smaller_choice(ModelName.parse("llama3.2:3b")) == "; no size of this model fits this machine"
+    # Names outside the catalog get no advice.
+    assert _smaller_choice(ModelName.parse("hf.co/someone/thing:q4_k_m")) == ""
+
+
 def test_the_scheduler_and_the_runtime_use_the_same_estimate(two_layer_model: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from hearth.engine.batch import PREFILL_BUDGET

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth import config
-from hearth.errors import HearthError, ModelNotFound
+from hearth.errors import HearthError, LicenseNotAccepted, ModelNotFound
 
 PROBE_TIMEOUT = 0.5
 
@@ -86,12 +86,17 @@ class Client:
 
     @staticmethod
     def _error(status: int, data: bytes, body: Any = None) -> HearthError:
+        parsed: Any = None
         try:
-            message = json.loads(data).get("error") or f"HTTP {status}"
+            parsed = json.loads(data)
+            message = parsed.get("error") or f"HTTP {status}"
         except (ValueError, AttributeError):
             message = data.decode(errors="replace").strip() or f"HTTP {status}"
         if isinstance(message, dict):
             message = message.get("message", str(message))
+        if status == 403 and isinstance(parsed, dict) and parsed.get("needs_acceptance"):
+            license_info = parsed.get("license") if isinstance(parsed.get("license"), dict) else {}
+            return LicenseNotAccepted(message, license_id=license_info.get("id"))
         if status == 404 and isinstance(body, dict) and "model" in body:
             return ModelNotFound(body["model"]) if "not found" in message else RemoteError(status, message)
         return RemoteError(status, message)
@@ -132,19 +137,37 @@ class Client:
     def get_model(self, name: str):
         return self.show(name)
 
-    def ensure_model(self, name: str, progress=None):
+    def ensure_model(self, name: str, progress=None, *, accept_license: bool = False, ask=None):
         try:
             return self.show(name)
         except ModelNotFound:
-            self.pull(name, progress)
+            self.pull(name, progress, accept_license=accept_license, ask=ask)
             return self.show(name)
 
-    def pull(self, name: str, progress=None) -> None:
+    def pull(self, name: str, progress=None, *, accept_license: bool = False, ask=None,
+             max_speed: float | None = None, cancelled=None, insecure: bool = False) -> None:
+        """The server asks nobody: a license that needs accepting comes back as 403, then
+        ``ask`` (the terminal) decides and the pull is sent again with ``accept_license``.
+        Ctrl+C closes the stream, and the server stops the download (kept for a resume)."""
         from hearth.api.types import ProgressResponse
 
-        for item in self._stream("/api/pull", {"model": name, "stream": True}):
-            if progress:
-                progress(ProgressResponse.model_validate(item))
+        body: dict[str, Any] = {"model": name, "stream": True}
+        if accept_license:
+            body["accept_license"] = True
+        if max_speed:
+            body["max_speed"] = max_speed
+        if insecure:
+            body["insecure"] = True
+        try:
+            for item in self._stream("/api/pull", body):
+                if progress:
+                    progress(ProgressResponse.model_validate(item))
+        except LicenseNotAccepted as exc:
+            from hearth.licenses import acceptance_prompt
+
+            if accept_license or ask is None or not ask(acceptance_prompt(name, exc.license_id)):
+                raise
+            self.pull(name, progress, accept_license=True, max_speed=max_speed, insecure=insecure)
 
     def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
                base_dir: Path | None = None, progress=None, source: str = "Modelfile",
@@ -222,6 +245,15 @@ class Client:
         if response.status >= 400:
             raise self._error(response.status, data)
         return digest
+
+    def push(self, name: str, progress=None, *, destination: str | None = None,
+             insecure: bool = False) -> None:
+        from hearth.api.types import ProgressResponse
+
+        body = {"model": name, "insecure": insecure, "stream": True, "destination": destination}
+        for item in self._stream("/api/push", body):
+            if progress:
+                progress(ProgressResponse.model_validate(item))
 
     def copy(self, source: str, destination: str) -> None:
         self._json("POST", "/api/copy", {"source": source, "destination": destination})

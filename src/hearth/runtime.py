@@ -94,26 +94,53 @@ class Runtime:
     def get_model(self, name: str) -> StoredModel:
         if self.is_remote(name):
             return self.remote.describe(name)  # type: ignore[return-value]
-        return self.store.get(ModelName.parse(name))
+        return self._stored(ModelName.parse(name))
 
-    def ensure_model(self, name: str, progress: ProgressFn = no_progress) -> StoredModel:
-        """The stored model, pulled first when it is missing and the catalog knows it."""
+    def _stored(self, parsed: ModelName) -> StoredModel:
+        """The stored model; a closed catalog name (gpt-4o) that is not stored gets an
+        explanation of how to reach it through a provider instead of "not found"."""
+        try:
+            return self.store.get(parsed)
+        except ModelNotFound:
+            from hearth.catalog import closed_model_error
+
+            closed = closed_model_error(parsed)
+            if closed is not None:
+                raise closed from None
+            raise
+
+    def ensure_model(self, name: str, progress: ProgressFn = no_progress, *,
+                     accept_license: bool = False,
+                     ask: Callable[[str], bool] | None = None) -> StoredModel:
+        """The stored model, pulled first when it is missing and a source knows it (the
+        catalog, Hugging Face ``hf.co/...``, a registry ``HOST/NS/MODEL:TAG``)."""
         from hearth.catalog import find_tag
+        from hearth.hub.pull import pullable_name
 
         if self.is_remote(name):
             return self.remote.describe(name)  # type: ignore[return-value]
         parsed = ModelName.parse(name)
         try:
-            return self.store.get(parsed)
+            return self._stored(parsed)
         except ModelNotFound:
-            if find_tag(parsed) is None:
+            if find_tag(parsed) is None and not pullable_name(parsed):
                 raise
-        return self.pull(name, progress)
+        return self.pull(name, progress, accept_license=accept_license, ask=ask)
 
-    def pull(self, name: str, progress: ProgressFn = no_progress) -> StoredModel:
+    def pull(self, name: str, progress: ProgressFn = no_progress, *, accept_license: bool = False,
+             ask: Callable[[str], bool] | None = None, max_speed: float | None = None,
+             cancelled: Callable[[], bool] | None = None, insecure: bool = False) -> StoredModel:
+        """Pull a catalog name, ``hf.co/OWNER/REPO[:QUANT]``, a Hugging Face or .gguf URL, a
+        local GGUF path or a registry name (``hub/pull.py``)."""
+        from hearth.catalog import closed_model_error
         from hearth.hub import pull_model
 
-        return pull_model(self.store, ModelName.parse(name), progress)
+        closed = closed_model_error(name)
+        if closed is not None:
+            raise closed
+
+        return pull_model(self.store, name, progress, accept_license=accept_license, ask=ask,
+                          max_speed=max_speed, cancelled=cancelled, insecure=insecure)
 
     def create(
         self,
@@ -146,6 +173,14 @@ class Runtime:
             return self.remote.show(name)
         return show_response(self.get_model(name))
 
+    def push(self, name: str, progress: ProgressFn = no_progress, *, destination: str | None = None,
+             insecure: bool = False) -> ModelName:
+        """Upload a stored model to an OCI / Ollama registry (``hub/registry_push.py``)."""
+        from hearth.hub.registry import push_model
+
+        return push_model(self.store, ModelName.parse(name), progress, destination=destination,
+                          insecure=insecure)
+
     def copy(self, source: str, destination: str) -> StoredModel:
         return self.store.copy(ModelName.parse(source), ModelName.parse(destination))
 
@@ -163,6 +198,10 @@ class Runtime:
         """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
         from hearth.engine.settings import LoadSettings
         from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE
+        from hearth.licenses.enforce import enforce_policy
+
+        # HEARTH_LICENSE_POLICY: a model whose license the policy forbids is never loaded.
+        enforce_policy(self.store, model, action="serve" if self.isolated else "run")
 
         params = options_from_parameters(model.parameters, model.name.short)
         merged = options.merged_over(params)

@@ -192,6 +192,19 @@ class PullRequest(WireModel):
     model: str = MODEL_FIELD
     insecure: bool = False
     stream: bool = True
+    # hearth extensions: accept a license that needs it, and cap the download speed
+    # (bytes per second, or text like "10M").
+    accept_license: bool = False
+    max_speed: float | str | None = None
+
+
+class PushRequest(WireModel):
+    """Ollama's push; ``destination`` (hearth extra) pushes under another registry name."""
+
+    model: str = MODEL_FIELD
+    insecure: bool = False
+    stream: bool = True
+    destination: str | None = None
 
 
 class ProgressResponse(WireModel):

@@ -9,9 +9,19 @@ import sys
 from collections.abc import Sequence
 
 from hearth import __version__
+from hearth.cli import app as app_cmd
 from hearth.cli import compare, config_cmd, create, generate, models, pull, quality, run, serve
+from hearth.cli import fit as fit_cmd
+from hearth.cli import interop as interop_cmd
+from hearth.cli import license as license_cmd
+from hearth.cli import push as push_cmd
+from hearth.cli import search as search_cmd
 
-COMMAND_MODULES = [run, generate, pull, models, create, quality, compare, serve, config_cmd]
+# The order `hearth --help` lists them in: using models, getting them, making them, serving.
+COMMAND_MODULES = [
+    run, generate, search_cmd, pull, push_cmd, models, license_cmd, fit_cmd, create, quality,
+    interop_cmd, compare, serve, app_cmd, config_cmd,
+]
 
 DESCRIPTION = """\
 Run open-weight LLMs on your own machine.
@@ -21,6 +31,11 @@ examples:
   hearth run smollm2                     interactive chat
   hearth generate -m model.gguf -p Hi    raw completion on a GGUF file
   hearth list                            installed models
+  hearth search qwen                     find models: license, sizes, open or closed
+  hearth pull hf.co/OWNER/REPO:Q4_K_M    a GGUF from Hugging Face (or a URL, a registry)
+  hearth license llama3.2                what the license allows, before you ship it
+  hearth fit llama3.1:8b                 will it run on this machine?
+  hearth app                             the web app in your browser
   hearth run groq/llama-3.3-70b-versatile Hi   a remote provider's model (leaves your machine)
 """
 

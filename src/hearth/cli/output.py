@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -63,21 +65,82 @@ class ProgressPrinter:
         )
         self.tasks: dict[str, Any] = {}
         self.last_status = ""
+        # Without a terminal there are no bars: a plain line per transfer every few seconds.
+        self.plain = not self.console.is_terminal
+        self.lines = PlainTransferLines(self.console.file) if self.plain else None
 
     def __enter__(self) -> ProgressPrinter:
-        self.progress.start()
+        if not self.plain:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self.plain:
+            self.progress.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop redrawing while a question is asked on the terminal."""
+        if self.plain:
+            yield
+            return
         self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
 
     def __call__(self, event: ProgressResponse) -> None:
-        if event.total:
+        if event.total and self.lines is not None:
+            self.lines.show(event.status, event.completed or 0, event.total)
+        elif event.total:
             task = self.tasks.get(event.status)
             if task is None:
-                task = self.progress.add_task(event.status, total=event.total)
+                # Starting at what is already there (a resumed pull) keeps the speed honest.
+                task = self.progress.add_task(event.status, total=event.total,
+                                              completed=event.completed or 0)
                 self.tasks[event.status] = task
             self.progress.update(task, completed=event.completed or 0, total=event.total)
         elif event.status != self.last_status:
             self.progress.console.print(event.status)
         self.last_status = event.status
+
+
+class PlainTransferLines:
+    """``pulling 1a2b3c: 45.0 MB / 98.0 MB (46%), 12.5 MB/s, 4s left`` every few seconds."""
+
+    INTERVAL = 2.0
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.started: dict[str, tuple[float, int]] = {}
+        self.last_shown: dict[str, float] = {}
+
+    def show(self, status: str, completed: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        start_time, start_bytes = self.started.setdefault(status, (now, completed))
+        done = completed >= total
+        if not done and now - self.last_shown.get(status, 0.0) < self.INTERVAL:
+            return
+        if done and self.last_shown.get(status) == -1.0:
+            return
+        self.last_shown[status] = -1.0 if done else now
+        elapsed = now - start_time
+        speed = (completed - start_bytes) / elapsed if elapsed > 0 else 0.0
+        parts = [f"{status}: {human_size(completed)} / {human_size(total)} ({completed * 100 // total}%)"]
+        if speed > 0:
+            parts.append(f"{human_size(speed)}/s")
+            if not done:
+                parts.append(f"{human_duration((total - completed) / speed)} left")
+        print(", ".join(parts), file=self.file, flush=True)
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -83,8 +83,10 @@ def handle(args: argparse.Namespace) -> int:
         try:
             runtime.get_model(model)
         except ModelNotFound:
+            from hearth.cli.pull import ask_on_terminal
+
             with ProgressPrinter() as progress:
-                runtime.ensure_model(model, progress)
+                runtime.ensure_model(model, progress, ask=ask_on_terminal(progress))
     except HearthError as exc:
         model = fall_back(model, fallback, exc)
     if not prompt:

@@ -38,7 +38,7 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> Any:
-    from hearth.server import ollama_routes, openai_routes
+    from hearth.server import hearth_routes, ollama_routes, openai_routes, web_routes
 
     # Ollama clients (and curl users) often send JSON without a JSON content type.
     app = FastAPI(title="hearth", version=__version__, strict_content_type=False,
@@ -76,6 +76,8 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
 
     app.include_router(ollama_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(hearth_routes.router)
+    app.include_router(web_routes.router)
 
     # Order matters: the guard (host, key, size) sees a request before CORS answers it.
     app.add_middleware(CORSMiddleware, allow_origins=config.origins(), allow_origin_regex=LOCAL_ORIGINS,

@@ -3,9 +3,10 @@
 - Host header: only loopback names and addresses, the address the server is bound to, and
   HEARTH_ALLOWED_HOSTS; anything else is 403. This defeats DNS rebinding, where a web page on
   evil.example resolves its own name to 127.0.0.1 to reach this server from the browser.
-- API key: with HEARTH_API_KEY set, every route except ``GET /`` and ``GET /api/version`` needs
-  ``Authorization: Bearer KEY`` (401 otherwise). CORS preflights pass, as browsers send them
-  without credentials.
+- API key: with HEARTH_API_KEY set, every route except ``GET /``, ``GET /api/version`` and the
+  web app's static files (``GET /app/...``, public code with no data in it; a browser cannot
+  send the key before the app has loaded) needs ``Authorization: Bearer KEY`` (401 otherwise).
+  CORS preflights pass, as browsers send them without credentials.
 - Body size: over HEARTH_MAX_REQUEST_BYTES is 413, whether announced by Content-Length or
   discovered while reading a chunked body. Blob uploads stream to disk and are exempt.
 """
@@ -74,7 +75,8 @@ class Guard:
             return
         key = config.api_key()
         is_preflight = method == "OPTIONS" and "access-control-request-method" in headers
-        if key and (method, path) not in OPEN_ROUTES and not is_preflight:
+        is_app_file = method in ("GET", "HEAD") and path.startswith("/app/")
+        if key and (method, path) not in OPEN_ROUTES and not is_preflight and not is_app_file:
             given = headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):

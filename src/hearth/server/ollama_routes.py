@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hearth import __version__
 from hearth.api.types import (
@@ -27,6 +27,7 @@ from hearth.api.types import (
     ProcessResponse,
     ProgressResponse,
     PullRequest,
+    PushRequest,
     ShowRequest,
     ShowResponse,
     StatusResponse,
@@ -58,7 +59,12 @@ def collect(first: Any, rest: list[Any], field: str) -> Any:
 
 @router.get("/", response_class=PlainTextResponse, include_in_schema=False)
 @router.head("/", include_in_schema=False)
-async def root() -> str:
+async def root(request: Request) -> Any:
+    # A browser gets the web app here; API clients keep Ollama's plain answer.
+    from hearth.server.web_routes import app_page, wants_page
+
+    if wants_page(request):
+        return app_page(request.method)
     return "hearth is running"
 
 
@@ -176,8 +182,28 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeRes
 
 @router.post("/api/pull", response_model=ProgressResponse)
 async def pull(body: PullRequest, request: Request):
+    from hearth.errors import LicenseNotAccepted
+    from hearth.hub.rates import parse_rate
+    from hearth.hub.source_files import is_local_path
+
     runtime = runtime_of(request)
-    return await progress_stream(request, lambda progress: runtime.pull(body.model, progress), body.stream)
+    if is_local_path(body.model):
+        raise InvalidRequest("pull takes a model name or a URL; to add a file from this machine, "
+                             "upload it (POST /api/blobs) and create a model from it")
+    max_speed = parse_rate(body.max_speed)
+
+    def work(progress: Any, cancelled: Any) -> Any:
+        return runtime.pull(body.model, progress, accept_license=body.accept_license,
+                            max_speed=max_speed, cancelled=cancelled, insecure=body.insecure)
+
+    try:
+        # No event comes before the license is settled, so a refusal is still a real 403.
+        return await progress_stream(request, work, body.stream, cancellable=True)
+    except LicenseNotAccepted as exc:
+        from hearth.licenses import license_summary
+
+        return JSONResponse({"error": exc.message, "license": license_summary(exc.license_id),
+                             "needs_acceptance": True}, status_code=exc.status_code)
 
 
 @router.post("/api/create", response_model=ProgressResponse)
@@ -262,3 +288,14 @@ async def blob_upload(digest: str, request: Request) -> Response:
 
     await receive_blob(request, runtime_of(request).store.blobs, digest)
     return Response(status_code=201)
+
+
+@router.post("/api/push", response_model=ProgressResponse)
+async def push(body: PushRequest, request: Request):
+    runtime = runtime_of(request)
+    return await progress_stream(
+        request,
+        lambda progress: runtime.push(body.model, progress, destination=body.destination,
+                                      insecure=body.insecure),
+        body.stream,
+    )

@@ -44,8 +44,15 @@ def _events(work: Callable[[ProgressFn], Any]) -> Iterator[ProgressResponse]:
         yield item
 
 
-async def progress_stream(request: Request, work: Callable[[ProgressFn], Any], stream: bool):
-    first, items, flag = await open_stream(request, lambda _flag: _events(work))
+async def progress_stream(request: Request, work: Callable[..., Any], stream: bool, *,
+                          cancellable: bool = False):
+    """``cancellable``: ``work(progress, cancelled)`` gets the stream's cancel flag, raised when
+    the client goes away (a pull then stops and keeps what it downloaded for a resume)."""
+
+    def make(flag: Any) -> Iterator[ProgressResponse]:
+        return _events((lambda progress: work(progress, flag)) if cancellable else work)
+
+    first, items, flag = await open_stream(request, make)
     if stream:
         return ndjson_response(request, first, items, flag)
     try:

@@ -24,6 +24,16 @@ def split_host(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def warn_license_violations(runtime: Any) -> None:
+    """HEARTH_LICENSE_POLICY: name at startup the installed models every request will refuse
+    (a malformed policy file stops the server here with a clear error)."""
+    from hearth.licenses.audit import non_compliant
+
+    for row in non_compliant(runtime.store):
+        print(f"warning: '{row.model}' ({row.license or 'no license stated'}) fails the license "
+              f"policy: {row.reason}; requests for it will be refused (403)", file=sys.stderr)
+
+
 def serve(address: str | None = None, log_level: str = "info") -> int:
     import uvicorn
 
@@ -36,6 +46,7 @@ def serve(address: str | None = None, log_level: str = "info") -> int:
               "anyone who can reach it can use your models", file=sys.stderr)
     # Each loaded model in its own runner process; requests to it decoded together.
     runtime = Runtime(isolated=True, num_parallel=config.num_parallel())
+    warn_license_violations(runtime)
     runtime.scheduler.start_reaper()
     app = create_app(runtime, bind_host=host)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
