@@ -78,6 +78,11 @@ def test_api_pull_answers_403_with_the_license_before_any_stream(hub_server) -> 
         assert streamed.status_code == 200
         lines = [json.loads(line) for line in streamed.iter_lines() if line.strip()]
     assert lines[-1] == {"status": "success"}
+    # The license is shown before any weight arrives.
+    statuses = [line["status"] for line in lines]
+    license_line = statuses.index("license: Llama-3.1 · not OSI · commercial: conditional")
+    first_bytes = next(i for i, line in enumerate(lines) if line.get("completed"))
+    assert license_line < first_bytes
     tags = httpx.get(server.url + "/api/tags").json()
     assert [m["name"] for m in tags["models"]] == ["hf.co/meta/tiny-gguf:latest"]
 

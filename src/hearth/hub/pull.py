@@ -135,6 +135,11 @@ def run_plan(store: ModelStore, plan: PullPlan, progress: ProgressFn = no_progre
 
     check_disk(store, plan)  # before the first event: over HTTP it is still a real error status
     progress(ProgressResponse(status="pulling manifest"))
+    if plan.downloads:
+        from hearth.licenses.knowledge import badge
+
+        # What the license allows, before any weight arrives (`hearth license` has the terms).
+        progress(ProgressResponse(status=f"license: {badge(plan.license_id)}"))
     if plan.size:
         from hearth.fit import pull_warning
 
