@@ -1,4 +1,5 @@
-"""Which layers of a registry's model hearth keeps, so that a model from Ollama's registry runs.
+"""Which layers of a registry's model hearth keeps, so that a model from Ollama's registry runs
+(``hearth import --ollama`` applies the same template and parameter rules to a local store).
 
 Ollama's manifests may carry layers hearth cannot use: a Go-syntax chat template (hearth renders
 Jinja, the GGUF's own template is used instead), parameters hearth does not know (``mirostat``),
@@ -28,12 +29,12 @@ def usable_layers(store: ModelStore, layers: list[Layer]) -> tuple[list[Layer], 
     notes: list[str] = []
     for layer in layers:
         if layer.media_type == MediaType.TEMPLATE:
-            if _is_jinja(store.blobs.read_bytes(layer.digest).decode("utf-8", errors="replace")):
+            if is_jinja_template(store.blobs.read_bytes(layer.digest).decode("utf-8", errors="replace")):
                 result.append(layer)
             else:
                 notes.append("left out the Ollama (Go) template: the GGUF's own chat template is used")
         elif layer.media_type == MediaType.PARAMS:
-            kept, dropped = _known_parameters(store.blobs.read_bytes(layer.digest))
+            kept, dropped = known_parameters(store.blobs.read_bytes(layer.digest))
             if not dropped:
                 result.append(layer)
                 continue
@@ -45,7 +46,7 @@ def usable_layers(store: ModelStore, layers: list[Layer]) -> tuple[list[Layer], 
     return result, notes
 
 
-def _is_jinja(template: str) -> bool:
+def is_jinja_template(template: str) -> bool:
     from hearth.engine.templates import validate_template
     from hearth.errors import TemplateError
 
@@ -56,7 +57,8 @@ def _is_jinja(template: str) -> bool:
     return True
 
 
-def _known_parameters(data: bytes) -> tuple[dict, list[str]]:
+def known_parameters(data: bytes) -> tuple[dict, list[str]]:
+    """Ollama's parameters split into those hearth accepts and the names of the rest."""
     from pydantic import ValidationError
 
     from hearth.api.types import Options
@@ -76,4 +78,4 @@ def _known_parameters(data: bytes) -> tuple[dict, list[str]]:
             dropped.append(str(key))
         else:
             kept[key] = value
-    return kept, dropped
+    return kept, sorted(dropped)

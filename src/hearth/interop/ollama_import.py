@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from hearth.api.types import ProgressFn, ProgressResponse, no_progress
 from hearth.errors import DigestMismatch, HearthError, InvalidRequest
+from hearth.hub.registry_layers import is_jinja_template, known_parameters
 from hearth.names import ModelName
 from hearth.store import Layer, Manifest, MediaType, ModelStore, validate_digest
 from hearth.store.blobs import TEMP_PREFIX, fsync_dir
@@ -168,12 +169,12 @@ def _chosen_layers(root: Path, manifest: Manifest) -> tuple[list[Layer], bytes |
         if layer.media_type in KEPT_AS_IS:
             layers.append(layer)
         elif layer.media_type == MediaType.TEMPLATE:
-            if _is_jinja(_blob_path(root, layer.digest).read_text("utf-8", errors="replace")):
+            if is_jinja_template(_blob_path(root, layer.digest).read_text("utf-8", errors="replace")):
                 layers.append(layer)
             else:
                 notes.append("Ollama (Go) template left out: the GGUF's own chat template is used")
         elif layer.media_type == MediaType.PARAMS:
-            kept, dropped = _known_params(_blob_path(root, layer.digest).read_bytes())
+            kept, dropped = known_parameters(_blob_path(root, layer.digest).read_bytes())
             if not dropped:
                 layers.append(layer)
             else:
@@ -183,40 +184,6 @@ def _chosen_layers(root: Path, manifest: Manifest) -> tuple[list[Layer], bytes |
         else:
             notes.append(f"layer {layer.media_type} left out (hearth does not use it)")
     return layers, new_params, notes
-
-
-def _is_jinja(template: str) -> bool:
-    from hearth.engine.templates import validate_template
-    from hearth.errors import TemplateError
-
-    try:
-        validate_template(template)
-    except TemplateError:
-        return False
-    return True
-
-
-def _known_params(data: bytes) -> tuple[dict, list[str]]:
-    """Ollama's parameters split into those hearth accepts and the names of the rest."""
-    from pydantic import ValidationError
-
-    from hearth.api.types import Options
-
-    try:
-        params = json.loads(data)
-    except ValueError:
-        return {}, ["(not valid JSON)"]
-    if not isinstance(params, dict):
-        return {}, ["(not a JSON object)"]
-    kept, dropped = {}, []
-    for key, value in params.items():
-        try:
-            Options(**{key: value})
-        except (ValidationError, TypeError):
-            dropped.append(str(key))
-            continue
-        kept[key] = value
-    return kept, sorted(dropped)
 
 
 def _stage_blob(store: ModelStore, source: Path, layer: Layer,
