@@ -302,6 +302,9 @@ class App:
         self.page.set_default_timeout(60_000)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # A blocked script, style or connection would show here (the page's CSP).
+        self.page.on("console", lambda message: self.errors.append(message.text)
+                     if message.type == "error" and "Failed to load resource" not in message.text else None)
         self.url = url
         self.page.goto(f"{url}/{route}")
         self.page.wait_for_selector("#server-version:not(:empty)")
@@ -502,6 +505,13 @@ def test_markdown_renderer_keeps_model_text_inert(web_server, open_app):
         assert tag in rendered["tags"], tag
     assert "tok-keyword:def" in rendered["spans"] and "tok-keyword:return" in rendered["spans"]
     assert 'tok-string:"s"' in rendered["spans"] and "tok-comment:# <i>c</i>" in rendered["spans"]
+
+    # Even a script element that got into the page would not run: the CSP allows files only.
+    ran = app.page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.inline = 1'; document.body.append(s); return window.inline || null }""")
+    assert ran is None
+    assert any("Content Security Policy" in error for error in app.errors)
+    app.errors.clear()
 
 
 @pytest.mark.e2e
