@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from hearth.errors import HearthError, ModelNotFound, ServerBusy
+from hearth.errors import ClosedModel, HearthError, ModelNotFound, ServerBusy
 from hearth.server.bridge import CancelFlag, ThreadStream, iterate_in_thread
 
 log = logging.getLogger("hearth.server")
@@ -54,7 +54,8 @@ def hearth_error_response(path: str, exc: HearthError) -> JSONResponse:
     # ServerBusy and a provider's rate limit both say when to come back.
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    code = "model_not_found" if isinstance(exc, ModelNotFound) else None
+    # A closed model (gpt-4o) is not here either; its message says which provider reaches it.
+    code = "model_not_found" if isinstance(exc, (ModelNotFound, ClosedModel)) else None
     return error_response(path, exc.status_code, exc.message, headers, code)
 
 
