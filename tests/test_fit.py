@@ -379,3 +379,15 @@ def test_estimate_is_an_upper_bound_of_the_real_default_model(smollm2_home: Path
     rss = int(result.stdout.strip().splitlines()[-1])
     estimate = fit_gguf(read_gguf(model.model_path), 2048, memory=BIG_MACHINE).total_bytes
     assert rss <= estimate <= 1.6 * rss, (rss, estimate)
+
+
+def test_help_states_the_thresholds_as_written() -> None:
+    # argparse prints a description as given: a doubled '%%' would reach the user.
+    import argparse
+
+    from hearth.cli import fit as fit_cli
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    fit_cli.register(commands)
+    text = commands.choices["fit"].format_help()
+    assert "70% of free" in text and "100%)" in text and "%%" not in text

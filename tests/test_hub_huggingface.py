@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hearth.errors import DigestMismatch, InvalidRequest, LicenseNotAccepted, ModelNotFound
+from hearth.errors import (
+    DigestMismatch,
+    DownloadFailed,
+    InvalidRequest,
+    LicenseNotAccepted,
+    ModelNotFound,
+)
 from hearth.hub.huggingface import HFReference, parse_reference
 from hearth.hub.pull import pull_model
 from hearth.store import MediaType, ModelStore
@@ -121,6 +127,13 @@ def test_gated_repository_explains_what_to_do(hub, store, ggufs) -> None:
     with pytest.raises(Exception, match="access denied"):
         pull_model(store, "hf.co/Gated/Tiny-GGUF")
     assert list(store.list()) == []
+
+
+def test_unreachable_hub_is_one_clear_error(store, monkeypatch) -> None:
+    # huggingface_hub's connection errors come from httpx/httpx2 and are no OSErrors.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+    with pytest.raises(DownloadFailed, match="cannot reach Hugging Face at http://127.0.0.1:1"):
+        pull_model(store, "hf.co/Tests/Tiny-GGUF")
 
 
 def test_wrong_lfs_sha256_stores_nothing(hub, store, ggufs) -> None:

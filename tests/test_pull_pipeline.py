@@ -83,6 +83,9 @@ def test_api_pull_answers_403_with_the_license_before_any_stream(hub_server) -> 
     license_line = statuses.index("license: Llama-3.1 · not OSI · commercial: conditional")
     first_bytes = next(i for i, line in enumerate(lines) if line.get("completed"))
     assert license_line < first_bytes
+    # Download events carry bytes done, total and speed.
+    done = [line for line in lines if line.get("completed") and line.get("completed") == line.get("total")]
+    assert done and done[-1]["speed"] > 0
     tags = httpx.get(server.url + "/api/tags").json()
     assert [m["name"] for m in tags["models"]] == ["hf.co/meta/tiny-gguf:latest"]
 
@@ -136,3 +139,17 @@ def test_client_that_goes_away_cancels_the_download_and_a_later_pull_resumes(tmp
             assert httpx.get(server.url + "/api/tags").json()["models"][0]["name"] == "tiny-test:q4_k_m"
     finally:
         server.stop()
+
+
+def test_an_unknown_tag_of_a_catalog_model_lists_the_tags_there_are(tmp_path: Path) -> None:
+    from hearth.errors import ModelNotFound
+    from hearth.hub.pull import pull_model
+    from hearth.store import ModelStore
+
+    with pytest.raises(ModelNotFound) as missing:
+        pull_model(ModelStore(tmp_path / "home"), "smollm2:nosuchtag")
+    assert "135m" in missing.value.message and "not in hearth's catalog" not in missing.value.message
+    with pytest.raises(ModelNotFound) as unknown:
+        pull_model(ModelStore(tmp_path / "home"), "nosuchmodel")
+    assert "not in hearth's catalog" in unknown.value.message
+    assert not (tmp_path / "home" / "models" / "manifests").exists()

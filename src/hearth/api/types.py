@@ -214,6 +214,8 @@ class ProgressResponse(WireModel):
     digest: str | None = None
     total: int | None = None
     completed: int | None = None
+    # hearth's addition: bytes per second of a download so far (clients may ignore it).
+    speed: float | None = None
 
 
 class CreateRequest(WireModel):

@@ -12,8 +12,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="will a model fit this machine's memory? (installed, catalog or a GGUF file)",
         description="Estimate the memory a model needs (weights + KV cache + overhead) at a "
         "context size and compare it with this machine's free RAM (and GPU memory, when "
-        "nvidia-smi reports one and llama.cpp can use it). Verdict: fits (<= 70%% of free "
-        "memory), tight (<= 100%%), too large. For a catalog model every tag is listed and the "
+        "nvidia-smi reports one and llama.cpp can use it). Verdict: fits (<= 70% of free "
+        "memory), tight (<= 100%), too large. For a catalog model every tag is listed and the "
         "largest one that fits is recommended.",
     )
     parser.add_argument("model", metavar="MODEL[:QUANT]",

@@ -10,6 +10,7 @@ call time (huggingface_hub reads HF_ENDPOINT once, at import).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.parse
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ def repo_info(repo_id: str, revision: str | None = None) -> HFRepo:
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise DownloadFailed(f"Hugging Face ({endpoint()}) answered HTTP {status} for {where}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, *_transport_errors()) as exc:
         raise DownloadFailed(f"cannot reach Hugging Face at {endpoint()}: {_short(exc)}") from None
     files = []
     for sibling in info.siblings or []:
@@ -192,6 +193,18 @@ def repo_info(repo_id: str, revision: str | None = None) -> HFRepo:
         context_length=context if isinstance(context, int) and context > 0 else None,
         gated=bool(info.gated),
     )
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The HTTP client's connection errors, which are not OSErrors: huggingface_hub 1.x uses
+    httpx, 2.x httpx2 (0.x used requests, whose errors are OSErrors)."""
+    import importlib
+
+    found: list[type[Exception]] = []
+    for module in ("httpx", "httpx2"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(importlib.import_module(module).HTTPError)
+    return tuple(found)
 
 
 def declared_license(info: object) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hearth.api.types import ProgressFn, ProgressResponse
+from hearth.errors import InvalidModelFile
 from hearth.names import ModelName
 from hearth.store import Layer, MediaType, ModelStore, StoredModel
 
@@ -59,7 +60,12 @@ def save_pulled(ctx: FetchContext, plan: PullPlan, layers: list[Layer],
     store, progress = ctx.store, ctx.progress
     model_layer = next(layer for layer in layers if layer.media_type == MediaType.MODEL)
     progress(ProgressResponse(status="verifying sha256 digest"))
-    info = verify_model_blob(store, model_layer.digest)
+    try:
+        info = verify_model_blob(store, model_layer.digest)
+    except InvalidModelFile as exc:
+        # The blob's path in the store means nothing to the user; where it came from does.
+        where = plan.source.split(":", 1)[1] if ":" in plan.source else plan.name.short
+        raise InvalidModelFile(where, f"{exc.problem}; nothing was stored") from None
     if parameters:
         layers.append(store.layer_from_bytes(MediaType.PARAMS, json.dumps(parameters).encode()))
     progress(ProgressResponse(status="writing manifest"))

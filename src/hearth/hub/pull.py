@@ -66,6 +66,11 @@ def plan_pull(store: ModelStore, name_or_ref: str | ModelName, *, insecure: bool
 
     tag = find_tag(name)
     if tag is None:
+        from hearth.catalog.entries import catalog_entry, tags_of
+
+        if catalog_entry(name) is not None:
+            raise ModelNotFound(name, f"the catalog's {name.model} has the tags "
+                                      f"{', '.join(tags_of(name.model))} (see 'hearth search {name.model}')")
         raise ModelNotFound(name, "it is not in hearth's catalog; pull hf.co/OWNER/REPO, a URL of a "
                                   ".gguf file, or create it with 'hearth create NAME --from FILE.gguf'")
     from hearth.hub.source_catalog import catalog_plan

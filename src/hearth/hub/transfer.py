@@ -99,13 +99,23 @@ class _Meter:
         self.progress, self.status, self.digest, self.total = progress, status, digest, total
         self._shown = -1
         self._last = 0.0
+        self._created = time.monotonic()
+        self._start: tuple[float, int] | None = None  # counted from the first event: a resume is honest
 
     def show(self, completed: int, force: bool = False) -> None:
         now = time.monotonic()
+        if self._start is None:
+            self._start = (now, completed)
         if (force and completed != self._shown) or now - self._last >= PROGRESS_INTERVAL:
             self._last, self._shown = now, completed
+            elapsed = now - self._start[0]
+            if elapsed >= PROGRESS_INTERVAL:
+                speed = (completed - self._start[1]) / elapsed
+            else:  # a file that came in one piece: its bytes over the whole transfer
+                speed = completed / (now - self._created) if now > self._created else None
             self.progress(ProgressResponse(status=self.status, digest=self.digest,
-                                           total=self.total, completed=completed))
+                                           total=self.total, completed=completed,
+                                           speed=round(speed) if speed else None))
 
 
 class _RateLimiter:
