@@ -346,6 +346,8 @@ def web_server(smollm2_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 LAST_ANSWER = "[...document.querySelectorAll('.msg.assistant')].pop()"
+# At temperature 0 the default model answers this with hundreds of tokens (time to stop it).
+LONG_PROMPT = "Write the numbers from 1 to 500 separated by commas."
 
 
 def set_parameters(page, *, num_predict: int | None = None, temperature: float | None = None,
@@ -403,8 +405,8 @@ def test_stop_with_escape_then_regenerate(web_server, open_app):
     app = open_app(web_server.url)
     page = app.page
     page.wait_for_selector("#model-picker option[value='smollm2:latest']", state="attached")
-    set_parameters(page, num_predict=3000)
-    send(page, "Count from 1 to 1000, one number per line.")
+    set_parameters(page, num_predict=3000, temperature=0)
+    send(page, LONG_PROMPT)
     page.wait_for_function(f"() => {LAST_ANSWER}.querySelector('.msg-body').textContent.trim().length > 20")
     page.keyboard.press("Escape")
     stats = wait_for_answer(page, timeout=30_000)
@@ -819,8 +821,10 @@ def test_download_license_dialog_progress_cancel_and_delete(smollm2_home: Path, 
             card.wait_for()
             assert "Apache-2.0" in card.inner_text() and "commercial use: yes" in card.inner_text()
             assert re.search(r"\bfits\b|\btight\b|too large", card.inner_text())
-            card.locator("button:text('Download')").click()
+            # One download per card at a time: the button waits for this one to end.
+            assert card.locator("button:text('Download')").evaluate("b => { b.click(); return b.disabled }")
             card.locator(".download[data-state='done']").wait_for(timeout=120_000)
+            assert card.locator(".download").count() == 1
             assert card.locator("progress").evaluate("bar => bar.value") == 100
             assert card.locator(".download-percent").inner_text() == "100%"
             assert card.locator(".download-status").inner_text() == "downloaded"
@@ -845,3 +849,80 @@ def test_download_license_dialog_progress_cancel_and_delete(smollm2_home: Path, 
             assert [m["name"] for m in httpx.get(server.url + "/api/tags").json()["models"]] == ["tiny-chat:latest"]
         finally:
             server.stop()
+
+
+@pytest.mark.e2e
+def test_damaged_stored_conversations_do_not_stop_the_app(web_server, open_app):
+    app = open_app(web_server.url)
+    page = app.page
+    # Storage from an older version, another tab or a hand edit: the app starts, repairs what it
+    # can (as text: a title or model name is never markup) and drops the rest.
+    xss = '<img src=x onerror="window.pwned=1">'
+    page.evaluate("""(xss) => localStorage.setItem('hearth.conversations.v1', JSON.stringify([
+        null, 1, 'text', {title: 'no id'},
+        {id: 'c1', title: xss, model: xss, system: null, options: 'x', messages: 'oops', updated: 2},
+        {id: 'c"]2', title: 7, messages: [{role: 'user', content: 5}, {role: 'assistant', content: 'Hi', pending: true},
+                                         {role: 'tool'}, null], updated: 1},
+    ]))""", xss)
+    page.evaluate("localStorage.setItem('hearth.defaults', '[1')")
+    page.reload()
+    page.wait_for_selector("#server-version:not(:empty)")
+    page.wait_for_selector("#model-picker option[value='smollm2:latest']", state="attached")
+    assert page.locator("#conversation-list .conv-open").all_inner_texts() == [xss, "Untitled"]
+    assert page.evaluate("window.pwned || null") is None and page.locator("img[src=x]").count() == 0
+    assert page.input_value("#model-picker") == xss
+    page.click("#conversation-list .conv-open:text('Untitled')")
+    assert page.locator(".msg").count() == 2
+    assert page.inner_text(".msg.user .msg-body") == ""
+    assert "cut short" in page.inner_text(".msg.assistant .msg-error")
+    # A title that is not a valid CSS selector can still be renamed.
+    page.click("#conversation-list li.current button[title='Rename']")
+    page.fill("#conversation-list input.rename", "Repaired")
+    page.press("#conversation-list input.rename", "Enter")
+    page.wait_for_selector("#conversation-list .conv-open:text('Repaired')")
+    # And a new chat still works.
+    page.click("#new-chat")
+    set_parameters(page, num_predict=8, temperature=0)
+    send(page, "Hi")
+    assert "tokens/s" in wait_for_answer(page)
+
+
+@pytest.mark.e2e
+def test_answer_survives_a_reload_and_a_switch_of_conversation(web_server, open_app):
+    app = open_app(web_server.url)
+    page = app.page
+    page.wait_for_selector("#model-picker option[value='smollm2:latest']", state="attached")
+    set_parameters(page, num_predict=3000, temperature=0)
+    send(page, LONG_PROMPT)
+    page.wait_for_function(f"() => {LAST_ANSWER}.querySelector('.msg-body').textContent.trim().length > 20")
+    # Esc in another view does not stop the answer.
+    app.goto("#/discover")
+    page.focus("#search-input")
+    page.keyboard.press("Escape")
+    app.goto("#/chat")
+    assert page.is_visible("#stop")
+
+    # A reload mid-answer keeps the question and what had arrived, marked as cut short.
+    page.reload()
+    page.wait_for_selector("#conversation-list .conv-open:text('Write the numbers from 1 to 500')")
+    assert page.locator(".msg.user").count() == 1
+    assert page.inner_text(".msg.assistant .msg-body").strip()
+    assert "cut short" in page.inner_text(".msg.assistant .msg-error")
+    deadline = time.monotonic() + 20
+    while any(m["in_use"] for m in httpx.get(web_server.url + "/api/ps").json()["models"]):
+        assert time.monotonic() < deadline, "the abandoned request still holds the model"
+        time.sleep(0.1)
+
+    # A new chat while an answer streams: the old answer stops, the new chat can send at once.
+    page.click(".regenerate")
+    page.wait_for_function(f"() => {LAST_ANSWER}.querySelector('.msg-body').textContent.trim().length > 20")
+    page.click("#new-chat")
+    assert page.is_visible("#send") and page.is_hidden("#stop")
+    set_parameters(page, num_predict=8)
+    send(page, "Say hi")
+    assert "tokens/s" in wait_for_answer(page)
+    page.click("#conversation-list .conv-open:text('Write the numbers from 1 to 500')")
+    assert "stopped by you" in page.inner_text(".msg.assistant .msg-stats")
+    stored = page.evaluate("JSON.parse(localStorage.getItem('hearth.conversations.v1'))")
+    assert sorted(len(c["messages"]) for c in stored) == [2, 2]
+    assert not any(m.get("pending") for c in stored for m in c["messages"])

@@ -83,7 +83,14 @@ export async function* ndjson(response) {
   };
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (isAbort(error)) throw error;
+        throw new ApiError(0, `The connection to the server was lost mid-stream (${error.message}).`);
+      }
+      const { value, done } = chunk;
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
       let end;

@@ -3,7 +3,7 @@
 
 import { isAbort, loadCloudModels, loadLocalModels, stream } from './api.js';
 import { cloudBadge, fitBadge, licenseBadge, plainBadge } from './badges.js';
-import { asJSON, asMarkdown, conversations } from './conversations.js';
+import { asJSON, asMarkdown, conversations, CUT_SHORT } from './conversations.js';
 import { confirmDialog } from './dialogs.js';
 import { $, append, clear, copyText, downloadText, h, showError } from './dom.js';
 import { bytes, fileName, fixed, tokens } from './format.js';
@@ -17,6 +17,7 @@ const OPTION_FIELDS = [
 ];
 
 const state = {
+  leaving: false, // the page is going away (reload, closed tab): streams end because of that
   catalog: { local: [], cloud: [] },
   conversation: null,
   controller: null,
@@ -54,7 +55,8 @@ export function initChat() {
   ui.prompt.addEventListener('input', autosize);
   ui.stop.addEventListener('click', stop);
   document.addEventListener('keydown', (event) => {
-    if (event.key !== 'Escape' || document.querySelector('dialog[open]')) return;
+    // Only in the Chat view: Esc elsewhere (a search field, say) must not stop an answer.
+    if (event.key !== 'Escape' || document.querySelector('dialog[open]') || $('#view-chat').hidden) return;
     if (state.controller) {
       event.preventDefault();
       stop();
@@ -94,6 +96,12 @@ export function initChat() {
   for (const [, selector] of OPTION_FIELDS) $(selector).addEventListener('input', readParameters);
   ui.messages.addEventListener('click', onMessageClick);
   conversations.onChange(renderConversationList);
+  // A reload or a closed tab mid-answer keeps what has arrived so far.
+  window.addEventListener('pagehide', () => {
+    state.leaving = true;
+    if (state.controller) conversations.save(state.conversation);
+  });
+  window.addEventListener('pageshow', () => { state.leaving = false; });
   window.addEventListener('hearth:models-changed', () => refreshModels());
 
   const recent = conversations.all()[0];
@@ -205,7 +213,13 @@ function showModelInfo() {
 // -- conversations --------------------------------------------------------------------------
 
 function openConversation(conversation) {
-  if (state.controller) stop();
+  if (state.controller) {
+    // The answer being streamed ends (and is saved) in its own conversation; this one is free
+    // to send at once.
+    state.controller.abort();
+    state.controller = null;
+    setBusy(false);
+  }
   state.conversation = conversation;
   ui.system.value = conversation.system || '';
   for (const [name, selector] of OPTION_FIELDS) {
@@ -264,7 +278,7 @@ function startRename(item, conversation) {
     finished = true;
     if (save) conversations.rename(conversation.id, input.value);
     else renderConversationList();
-    ui.list.querySelector(`li[data-id="${conversation.id}"] .conv-open`)?.focus();
+    ui.list.querySelector(`li[data-id="${CSS.escape(conversation.id)}"] .conv-open`)?.focus();
   };
   input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') { event.preventDefault(); finish(true); }
@@ -432,6 +446,9 @@ async function generate() {
   conversation.messages.push(answer);
   ui.messages.append(messageElement(answer));
   ui.messages.scrollTop = ui.messages.scrollHeight;
+  // Saved now, so the question is kept (and listed) even if the page goes away mid-answer.
+  const saveProblem = conversations.save(conversation);
+  if (saveProblem) showError(ui.error, saveProblem);
   const controller = new AbortController();
   state.controller = controller;
   setBusy(true);
@@ -473,12 +490,14 @@ async function generate() {
     }
   } catch (error) {
     if (isAbort(error)) answer.stopped = true;
-    else answer.error = error.message;
+    else answer.error = state.leaving ? CUT_SHORT : error.message;
     if (answer.stopped && !answer.stats) answer.stats = { ttft };
   } finally {
     delete answer.pending;
-    state.controller = null;
-    setBusy(false);
+    if (state.controller === controller) {
+      state.controller = null;
+      setBusy(false);
+    }
     paint();
     updateActions();
     const problem = conversations.save(conversation);

@@ -4,14 +4,48 @@
 import { settings } from './settings.js';
 
 const KEY = 'hearth.conversations.v1';
+export const CUT_SHORT = 'The answer was cut short: the page was closed or reloaded while it streamed.';
 const listeners = new Set();
 let cache = null;
+
+const text = (value, fallback = '') => (typeof value === 'string' ? value : fallback);
+const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+function cleanMessage(message) {
+  if (!isObject(message) || !['user', 'assistant'].includes(message.role)) return null;
+  const clean = { ...message, content: text(message.content) };
+  // An answer still streaming when the page went away (a reload, a closed tab) was cut short.
+  if (clean.error !== undefined && typeof clean.error !== 'string') delete clean.error;
+  if (clean.pending) {
+    delete clean.pending;
+    clean.error = clean.error || CUT_SHORT;
+  }
+  if (clean.stats !== undefined && !isObject(clean.stats)) delete clean.stats;
+  return clean;
+}
+
+// A conversation as stored, made safe to use: storage written by an older version, another
+// tab or by hand must not stop the app from starting. What cannot be repaired is dropped.
+function cleanConversation(stored) {
+  if (!isObject(stored) || typeof stored.id !== 'string' || !stored.id) return null;
+  return {
+    ...stored,
+    title: text(stored.title, 'Untitled').slice(0, 200) || 'Untitled',
+    titled: stored.titled === true,
+    model: text(stored.model),
+    system: text(stored.system),
+    options: isObject(stored.options) ? stored.options : {},
+    messages: (Array.isArray(stored.messages) ? stored.messages : []).map(cleanMessage).filter(Boolean),
+    created: Number.isFinite(stored.created) ? stored.created : 0,
+    updated: Number.isFinite(stored.updated) ? stored.updated : 0,
+  };
+}
 
 function load() {
   if (cache) return cache;
   try {
     const parsed = JSON.parse(localStorage.getItem(KEY) || '[]');
-    cache = Array.isArray(parsed) ? parsed.filter((c) => c && typeof c.id === 'string') : [];
+    cache = Array.isArray(parsed) ? parsed.map(cleanConversation).filter(Boolean) : [];
   } catch {
     cache = [];
   }
@@ -48,8 +82,8 @@ export const conversations = {
       title: 'New chat',
       titled: false,
       model: model || '',
-      system: defaults.system || '',
-      options: { ...(defaults.options || {}) },
+      system: text(defaults?.system),
+      options: isObject(defaults?.options) ? { ...defaults.options } : {},
       messages: [],
       created: Date.now(),
       updated: Date.now(),

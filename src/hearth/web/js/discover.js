@@ -111,7 +111,14 @@ function catalogCard(entry) {
   download.addEventListener('click', () => {
     const tag = selected();
     const option = select.selectedOptions[0];
-    startDownload(tag.pull || `${entry.model}:${tag.tag}`, progress, {
+    // One download per card at a time: a second click would hide the first one's progress.
+    download.disabled = true;
+    select.disabled = true;
+    const box = startDownload(tag.pull || `${entry.model}:${tag.tag}`, progress, {
+      onFinish: () => {
+        select.disabled = false;
+        update();
+      },
       onSuccess: () => {
         tag.installed = true;
         option.textContent = tagLabel(tag);
@@ -119,6 +126,7 @@ function catalogCard(entry) {
         modelsChanged();
       },
     });
+    box.querySelector('.download-actions button')?.focus();
   });
   update();
   card.append(h('div', { class: 'card-actions' }, h('label', { class: 'quant' }, 'Quantization ', select), fitSlot, download),

@@ -10,7 +10,7 @@ import { bytes, duration, rate } from './format.js';
 
 const SPEED_WINDOW_MS = 5000;
 
-export function startDownload(name, container, { onSuccess } = {}) {
+export function startDownload(name, container, { onSuccess, onFinish } = {}) {
   const status = h('span', { class: 'download-status' }, 'starting…');
   const percent = h('span', { class: 'download-percent' }, '');
   const bar = h('progress', { max: '100', value: '0', 'aria-label': `Download of ${name}` });
@@ -20,7 +20,9 @@ export function startDownload(name, container, { onSuccess } = {}) {
   const box = h('div', { class: 'download', dataset: { model: name } },
     h('div', { class: 'download-head' }, h('strong', {}, name), status, percent),
     bar, numbers, error, h('div', { class: 'download-actions' }, cancel));
-  container.replaceChildren(box);
+  // Finished downloads make way; one still running stays, so it can still be followed and cancelled.
+  for (const old of container.querySelectorAll('.download:not([data-state="running"])')) old.remove();
+  container.append(box);
 
   let controller = null;
   let samples = [];
@@ -56,6 +58,7 @@ export function startDownload(name, container, { onSuccess } = {}) {
     box.dataset.state = state;
     cancel.hidden = true;
     controller = null;
+    if (onFinish) onFinish(state);
   };
 
   async function pull(acceptLicense) {
