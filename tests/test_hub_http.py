@@ -262,9 +262,14 @@ def test_bad_urls_fail_before_anything_is_stored(store: ModelStore, monkeypatch)
             pull_model(store, server.url + "/Foo-Q4_0-00001-of-00002.gguf", accept_license=True)
         server.add("/Garbage-Q4_0.gguf", b"this is not a gguf file" * 100)
         garbage = server.url + "/Garbage-Q4_0.gguf"
-        # The message names the URL, not the blob's path inside the store.
-        with pytest.raises(Exception, match=f"^{garbage} is not a valid GGUF.*nothing was stored"):
+        # The first bytes give it away: refused before the download, named by its URL.
+        with pytest.raises(InvalidRequest, match=f"^{garbage} is not a GGUF file.*nothing was downloaded"):
             pull_model(store, garbage, accept_license=True)
+        # A file whose header looks right but whose body is broken is caught after the
+        # download; the message names the URL, not the blob's path inside the store.
+        broken = server.add("/Broken-Q4_0.gguf", b"GGUF" + b"\xff" * 3000)
+        with pytest.raises(Exception, match=f"^{broken} is not a valid GGUF.*nothing was stored"):
+            pull_model(store, broken, accept_license=True)
         monkeypatch.setenv("HEARTH_OFFLINE", "1")
         with pytest.raises(DownloadFailed, match="HEARTH_OFFLINE"):
             pull_model(store, server.url + "/Garbage-Q4_0.gguf", accept_license=True)

@@ -23,6 +23,8 @@ class HeaderPeek:
     license_id: str | None = None
     context_length: int | None = None
     architecture: str | None = None
+    # The first bytes arrived and are not a GGUF header: no point downloading the rest.
+    not_gguf: bool = False
 
 
 class _OutOfBytes(Exception):
@@ -70,7 +72,10 @@ def peek_header(data: bytes) -> HeaderPeek:
     found = HeaderPeek()
     reader = _Reader(data)
     try:
-        if reader.take(4) != b"GGUF" or reader.u32() not in (2, 3):
+        if reader.take(4) != b"GGUF":
+            found.not_gguf = True
+            return found
+        if reader.u32() not in (2, 3):
             return found
         reader.u64()  # tensor count
         contexts: dict[str, int] = {}

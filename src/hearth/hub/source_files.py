@@ -66,6 +66,9 @@ def url_plan(url: str) -> PullPlan:
     size = probe_size(url)
     # The URL states no license; the file's header usually does (one small ranged request).
     header = peek_remote(url)
+    if header.not_gguf:
+        raise InvalidRequest(f"{display_url(url)} is not a GGUF file (its first bytes are not a "
+                             "GGUF header); nothing was downloaded")
     plan = PullPlan(name=name, source=f"url:{display_url(url)}", size=size,
                     license_id=header.license_id, context_length=header.context_length,
                     fetch=lambda ctx: fetch_url(ctx, plan, url, None), named_from_file=True)
