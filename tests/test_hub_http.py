@@ -337,7 +337,7 @@ def test_pull_into_a_disk_that_is_too_small_fails_before_downloading(tmp_path, m
         monkeypatch.setenv("HEARTH_HOME", str(home))
         store = ModelStore(home)
         with serve_files() as server:
-            url = server.add("/Big-Q4_0.gguf", os.urandom(3_000_000))
+            url = server.add("/Big-Q4_0.gguf", b"GGUF" + os.urandom(3_000_000))
             with pytest.raises(StoreError, match="not enough disk space"):
                 pull_model(store, url, accept_license=True)
             assert downloads(server, "/Big-Q4_0.gguf") == 0
