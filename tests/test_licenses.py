@@ -398,6 +398,11 @@ def test_audit_exit_codes(licensed_home: Path, tmp_path: Path) -> None:
     policy.write_text('allowed = ["apache-2.0", "cc-by-nc-4.0", "llama3.2", "acme-model-license-1.0"]\n')
     result = run_hearth(["license", "audit"], with_policy)
     assert result.returncode == 1 and "1 of 5 models" in result.stdout  # tiny-nolicense
+    # An id the knowledge base does not know is allowed (a team's own license) but named.
+    assert "hearth does not know: acme-model-license-1.0" in result.stderr
+    policy.write_text('denied = ["cc-by-nc-4.O"]\n')  # a typo: the letter O
+    typo = run_hearth(["license", "audit"], with_policy)
+    assert "hearth does not know: cc-by-nc-4.O (a typo?" in typo.stderr
     policy.write_text("denied = []\n")
     assert run_hearth(["license", "audit"], with_policy).returncode == 0
     policy.write_text("denied = [\n")

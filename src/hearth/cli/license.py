@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -149,6 +150,11 @@ def handle_audit(args: argparse.Namespace) -> int:
         rules.append("licenses must allow commercial use")
     print("checking: " + ("; ".join(rules) if rules else
                           "nothing (no HEARTH_LICENSE_POLICY; add --commercial to require commercial use)"))
+    from hearth.licenses.policy import current_policy, unrecognised_warning
+
+    warning = unrecognised_warning(current_policy())
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if not rows:
         print("no models installed")
         return 0

@@ -41,6 +41,10 @@ class LicensePolicy:
     denied: tuple[str, ...] = ()
     commercial: bool = False
     allow_conditional: bool = True
+    # Ids in allowed/denied that the knowledge base does not know: often a typo, which in
+    # `denied` would quietly let that license through. Shown as a warning, not refused: a team
+    # may list its own license ids.
+    unrecognised: tuple[str, ...] = ()
 
     def violation(self, license_id: str | None) -> str | None:
         """Why ``license_id`` fails this policy, or None when it passes."""
@@ -110,7 +114,16 @@ def _read(path_text: str, mtime_ns: int, size: int) -> LicensePolicy:
         denied=_ids(path, data, "denied") or (),
         commercial=_flag(path, data, "commercial", False),
         allow_conditional=_flag(path, data, "allow_conditional", True),
+        unrecognised=tuple(item for key in ("allowed", "denied") for item in data.get(key) or []
+                           if lookup(item) is None),
     )
+
+
+def unrecognised_warning(policy: LicensePolicy | None) -> str | None:
+    if policy is None or not policy.unrecognised:
+        return None
+    return (f"license policy {policy.path} names license ids hearth does not know: "
+            f"{', '.join(policy.unrecognised)} (a typo? see 'hearth license ID' for known spellings)")
 
 
 def current_policy() -> LicensePolicy | None:

@@ -28,7 +28,11 @@ def warn_license_violations(runtime: Any) -> None:
     """HEARTH_LICENSE_POLICY: name at startup the installed models every request will refuse
     (a malformed policy file stops the server here with a clear error)."""
     from hearth.licenses.audit import non_compliant
+    from hearth.licenses.policy import current_policy, unrecognised_warning
 
+    warning = unrecognised_warning(current_policy())
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     for row in non_compliant(runtime.store):
         print(f"warning: '{row.model}' ({row.license or 'no license stated'}) fails the license "
               f"policy: {row.reason}; requests for it will be refused (403)", file=sys.stderr)
