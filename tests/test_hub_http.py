@@ -360,3 +360,20 @@ def test_speed_text_is_parsed() -> None:
     assert parse_rate(None) is None and parse_rate("0") is None
     with pytest.raises(InvalidRequest, match="10M, 500K"):
         parse_rate("fast")
+
+
+def test_prune_removes_lock_files_nobody_holds(store: ModelStore) -> None:
+    from hearth.hub import locks
+
+    scratch = store.home / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    left_behind = scratch / "pull-0123.lock"  # what a killed pull leaves
+    left_behind.write_text("")
+    live = scratch / "pull-4567.lock"
+    with locks.exclusive(live) as held:
+        held.leave_note("in use")
+        report = store.prune()
+        assert not left_behind.exists()
+        assert live.exists()  # a running pull keeps its lock
+        assert report.temp_files_removed >= 1
+    assert not live.exists()  # and removes it itself when done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -234,7 +235,34 @@ class ModelStore:
                 continue
             except OSError as exc:
                 raise StoreError(f"cannot remove {temp}: {exc.strerror}") from exc
+        report.temp_files_removed += _remove_unheld_locks(scratch)
         return report
+
+
+def _remove_unheld_locks(scratch: Path) -> int:
+    """Lock files a killed pull left in ``tmp/`` (``hub/locks.py``). One nobody holds can go: a
+    pull that opened it just before is not fooled, it notices the file is gone and locks anew."""
+    import fcntl
+
+    removed = 0
+    for path in scratch.glob("*.lock") if scratch.is_dir() else []:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # held by a live pull
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def folder_bytes(path: Path) -> int:
