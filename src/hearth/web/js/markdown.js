@@ -284,6 +284,15 @@ function closing(text, delimiter, start) {
 }
 
 export function inline(text, parent) {
+  // Where a search for each delimiter's closer has already failed: no closer exists after
+  // that point either, so later openers need not scan again (text full of lone '*' stays fast).
+  const noCloserFrom = {};
+  const closer = (delimiter, start) => {
+    if (start >= (noCloserFrom[delimiter] ?? Infinity)) return -1;
+    const end = closing(text, delimiter, start);
+    if (end < 0) noCloserFrom[delimiter] = start;
+    return end;
+  };
   let plain = '';
   const flush = () => {
     if (plain) parent.append(document.createTextNode(plain));
@@ -292,14 +301,13 @@ export function inline(text, parent) {
   let i = 0;
   while (i < text.length) {
     const ch = text[i];
-    const rest = text.slice(i);
     if (ch === '\\' && ESCAPABLE.includes(text[i + 1] || '')) {
       plain += text[i + 1];
       i += 2;
       continue;
     }
     if (ch === '`') {
-      const ticks = /^`+/.exec(rest)[0];
+      const ticks = /^`+/.exec(text.slice(i))[0];
       const end = text.indexOf(ticks, i + ticks.length);
       if (end > 0) {
         flush();
@@ -315,7 +323,7 @@ export function inline(text, parent) {
     }
     if ((ch === '*' || ch === '_' || ch === '~') && text[i + 1] === ch && text[i + 2] && !/\s/.test(text[i + 2])) {
       const delimiter = ch + ch;
-      const end = closing(text, delimiter, i + 2);
+      const end = closer(delimiter, i + 2);
       if (end > 0) {
         flush();
         emphasis(ch === '~' ? 'del' : 'strong', text.slice(i + 2, end), parent);
@@ -326,7 +334,7 @@ export function inline(text, parent) {
     if ((ch === '*' || ch === '_') && text[i + 1] && !/\s/.test(text[i + 1]) && text[i + 1] !== ch) {
       // Underscores inside words (snake_case) are not emphasis.
       const wordBefore = ch === '_' && i > 0 && /[\p{L}\p{N}]/u.test(text[i - 1]);
-      const end = wordBefore ? -1 : closing(text, ch, i + 1);
+      const end = wordBefore ? -1 : closer(ch, i + 1);
       const wordAfter = ch === '_' && end > 0 && /[\p{L}\p{N}]/u.test(text[end + 1] || '');
       if (end > 0 && !wordAfter && text[end + 1] !== ch) {
         flush();
@@ -336,7 +344,7 @@ export function inline(text, parent) {
       }
     }
     if (ch === '[') {
-      const match = /^\[((?:[^[\]\\]|\\.)*)\]\(\s*<?([^\s()<>]*)>?(?:\s+"[^"]*")?\s*\)/.exec(rest);
+      const match = /^\[((?:[^[\]\\]|\\.)*)\]\(\s*<?([^\s()<>]*)>?(?:\s+"[^"]*")?\s*\)/.exec(text.slice(i));
       if (match) {
         const label = document.createDocumentFragment();
         inline(match[1], label);
@@ -349,7 +357,7 @@ export function inline(text, parent) {
       }
     }
     if (ch === '<') {
-      const match = /^<(https?:\/\/[^\s<>]+|mailto:[^\s<>]+)>/i.exec(rest);
+      const match = /^<(https?:\/\/[^\s<>]+|mailto:[^\s<>]+)>/i.exec(text.slice(i));
       if (match) {
         flush();
         parent.append(link(match[1], match[1]));
@@ -358,7 +366,7 @@ export function inline(text, parent) {
       }
     }
     if ((ch === 'h' || ch === 'H') && (i === 0 || /[\s(]/.test(text[i - 1]))) {
-      const match = BARE_URL.exec(rest);
+      const match = BARE_URL.exec(text.slice(i));
       if (match) {
         // Sentence punctuation after a URL is not part of it.
         const url = match[0].replace(/[.,;:!?)]+$/, '');
