@@ -238,6 +238,12 @@ def test_ps(client):
     assert model.size > 50_000_000
     assert model.expires_at is not None
     assert model.details.quantization_level == "Q4_1"
+    # Embeddings load a second instance of the same weights; ps still shows one model, with
+    # the memory of both.
+    client.embed("smollm2", "Hi")
+    listed = [m for m in client.ps().models if m.model == MODEL]
+    assert len(listed) == 1
+    assert listed[0].size >= model.size
 
 
 def test_empty_prompt_loads_and_keep_alive_zero_unloads(start_server):

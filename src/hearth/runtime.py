@@ -280,14 +280,16 @@ class Runtime:
                 expires = datetime.fromtimestamp(slot.expires_at, tz=timezone.utc)
             elif slot.in_use == 0:
                 expires = FOREVER
-            running.append(RunningModel(
+            entry = RunningModel(
                 name=slot.name, model=slot.name, size=slot.size,
                 digest=(stored.digest[7:] if stored else loaded.digest[7:]),
                 details=model_details(stored) if stored else ModelDetails(),
                 expires_at=expires, context_length=loaded.engine.context_length,
                 num_parallel=loaded.n_parallel, in_use=slot.in_use, runner_pid=loaded.engine.pid,
-            ))
-        return ProcessResponse(models=running)
+            )
+            running.append(_merge_instances(running, entry))
+        # One line per model, as in Ollama, however many instances (generation, embedding) it has.
+        return ProcessResponse(models=list({m.name: m for m in running}.values()))
 
     def _safe_models(self) -> list[StoredModel]:
         try:
@@ -471,6 +473,21 @@ class Runtime:
     def _refuse_images(images: list[str] | None) -> None:
         if images:
             raise InvalidRequest("this model does not support images (it is a text-only model)")
+
+
+def _merge_instances(seen: list[RunningModel], entry: RunningModel) -> RunningModel:
+    """``entry`` combined with an earlier instance of the same model: memory and requests add
+    up, the later expiry counts, and the generating instance's context and runner are shown."""
+    earlier = next((m for m in reversed(seen) if m.name == entry.name), None)
+    if earlier is None:
+        return entry
+    main, other = (entry, earlier) if entry.num_parallel > earlier.num_parallel else (earlier, entry)
+    expiries = [m.expires_at for m in (earlier, entry) if m.expires_at is not None]
+    return main.model_copy(update={
+        "size": earlier.size + entry.size, "in_use": earlier.in_use + entry.in_use,
+        "expires_at": max(expiries) if expiries else None,
+        "runner_pid": main.runner_pid or other.runner_pid,
+    })
 
 
 def _renormalize(vector: list[float]) -> list[float]:
