@@ -317,3 +317,23 @@ def test_closed_model_is_explained_in_one_line(command: list[str], tmp_path: Pat
     assert "'hearth run openai/gpt-4o' (needs OPENAI_API_KEY)" in line
     assert "openrouter/openai/gpt-4o" in line
     assert not (home / "models" / "manifests").exists()  # nothing was written
+
+
+@pytest.mark.parametrize("args", [["search", "llama", "--no-hub"], ["license", "llama3.1"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import hearth_env
+
+    # `hearth search llama | head -1`: the pipe is closed before hearth writes to it.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "hearth", *args], env=hearth_env(tmp_path / "home"),
+                              stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

@@ -258,6 +258,8 @@ def test_bad_urls_fail_before_anything_is_stored(store: ModelStore, monkeypatch)
             pull_model(store, server.url + "/missing/Foo-Q4_0.gguf", accept_license=True)
         with pytest.raises(InvalidRequest, match="does not name a .gguf file"):
             pull_model(store, server.url + "/model.bin", accept_license=True)
+        with pytest.raises(InvalidRequest, match="ftp:// URLs are not supported"):
+            pull_model(store, "ftp://example.org/Foo-Q4_0.gguf", accept_license=True)
         with pytest.raises(InvalidRequest, match="split GGUF"):
             pull_model(store, server.url + "/Foo-Q4_0-00001-of-00002.gguf", accept_license=True)
         server.add("/Garbage-Q4_0.gguf", b"this is not a gguf file" * 100)

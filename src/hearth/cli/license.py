@@ -85,9 +85,9 @@ def _policy_line() -> tuple[str, bool]:
 def handle_show(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
     from rich.markup import escape
 
+    from hearth.cli.output import stdout_console
     from hearth.errors import LicensePolicyError
     from hearth.licenses import badge
     from hearth.licenses.policy import current_policy
@@ -105,7 +105,7 @@ def handle_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**described, "policy": verdict}, indent=2))
         return 0
-    console = Console(highlight=False, soft_wrap=True)
+    console = stdout_console(highlight=False, soft_wrap=True)
     where = described["kind"] + (f", license from its {described['origin']}" if described["origin"]
                                  and described["kind"] == "installed model" else "")
     console.print(f"[bold]{escape(described['subject'])}[/bold] [dim]({escape(where)})[/dim]")

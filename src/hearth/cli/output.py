@@ -12,6 +12,19 @@ if TYPE_CHECKING:
     from hearth.api.types import ProgressResponse
 
 
+def stdout_console(**options: Any) -> Any:
+    """A rich console on stdout that treats a reader who went away (`hearth search x | head`)
+    as main() does: a quiet end with status 0, where rich itself would exit with 1."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(**options)
+
+
 def human_size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if size < 1000 or unit == "TB":

@@ -91,9 +91,8 @@ def _print_hub(console: Any, hub: Any, query: str) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
-
     from hearth.catalog.search import search_catalog
+    from hearth.cli.output import stdout_console
 
     query = " ".join(args.query).strip()
     found = search_catalog(query)
@@ -107,7 +106,7 @@ def handle(args: argparse.Namespace) -> int:
                                               "endpoint": hub.endpoint}
         print(json.dumps({"query": query, "catalog": found, "hub": hub_data}, indent=2))
         return 0
-    console = Console(highlight=False, soft_wrap=True)
+    console = stdout_console(highlight=False, soft_wrap=True)
     if found:
         for item in found:
             _print_entry(console, item)
