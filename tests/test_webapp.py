@@ -251,6 +251,16 @@ def test_hearth_app_starts_a_server_once_and_prints_the_url(tmp_path: Path):
         again = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stderr
         assert "already running" in again.stdout and "pid" not in again.stdout
+
+        stop = [sys.executable, "-m", "hearth", "app", "--stop"]
+        stopped = subprocess.run(stop, env=env, capture_output=True, text=True, timeout=60)
+        assert stopped.returncode == 0 and f"stopped hearth serve (pid {pid})" in stopped.stdout
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=5)
+        assert not (home / "app-server.pid").exists()
+        pid = None
+        nothing = subprocess.run(stop, env=env, capture_output=True, text=True, timeout=60)
+        assert nothing.returncode == 1 and "no server started by `hearth app`" in nothing.stderr
     finally:
         if pid:
             os.kill(pid, 15)

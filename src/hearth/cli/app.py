@@ -2,7 +2,9 @@
 
 Uses the server that answers at HEARTH_HOST; when none does, starts ``hearth serve`` in the
 background (detached, so it outlives this command; its output goes to
-HEARTH_HOME/logs/server.log), waits until it answers, then opens the app's page.
+HEARTH_HOME/logs/server.log), waits until it answers, then opens the app's page. The started
+server's pid is kept in HEARTH_HOME/app-server.pid so that ``hearth app --stop`` can end it
+(by that pid, and only when that process is still a ``hearth serve``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Open hearth's web app (chat, models, downloads, server status) in the browser. "
         "Uses the server at HEARTH_HOST, or starts `hearth serve` in the background when none answers; "
         "that server keeps running after this command ends (its pid is printed; its log is "
-        "HEARTH_HOME/logs/server.log).",
+        "HEARTH_HOME/logs/server.log) until `hearth app --stop`.",
     )
     parser.add_argument("--no-browser", action="store_true", help="only print the app's URL, open nothing")
+    parser.add_argument("--stop", action="store_true",
+                        help="stop the server an earlier `hearth app` started in the background")
     parser.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                         help=f"how long to wait for a started server to answer (default {START_TIMEOUT:g})")
     parser.set_defaults(handler=handle)
@@ -101,9 +105,54 @@ def last_line(log: Path) -> str:
     return lines[-1].strip() if lines else "nothing logged"
 
 
+def pid_path() -> Path:
+    from hearth import config
+
+    return config.home() / "app-server.pid"
+
+
+def is_hearth_server(pid: int) -> bool:
+    """Whether ``pid`` is still a ``hearth serve`` (a pid may be reused by another program)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"hearth" in b" ".join(words) and b"serve" in words
+
+
+def stop_server(timeout: float = 30.0) -> int:
+    import signal
+    import time
+
+    path = pid_path()
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        print("no server started by `hearth app` is known here (a `hearth serve` you started "
+              "yourself stops with Ctrl+C in its terminal)", file=sys.stderr)
+        return 1
+    if not is_hearth_server(pid):
+        path.unlink(missing_ok=True)
+        print(f"the server `hearth app` started (pid {pid}) is no longer running")
+        return 0
+    os.kill(pid, signal.SIGTERM)  # hearth serve ends its streams and unloads its models
+    deadline = time.monotonic() + timeout
+    while is_hearth_server(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if is_hearth_server(pid):
+        print(f"hearth serve (pid {pid}) did not stop within {timeout:g}s", file=sys.stderr)
+        return 1
+    path.unlink(missing_ok=True)
+    print(f"stopped hearth serve (pid {pid})")
+    return 0
+
+
 def handle(args: argparse.Namespace) -> int:
     from hearth import config
 
+    if args.stop:
+        return stop_server()
     url = app_url(config.host())
     if server_answers():
         print(f"hearth server already running at {config.host()}")
@@ -111,7 +160,9 @@ def handle(args: argparse.Namespace) -> int:
         log = log_path()
         process = start_server(log)
         wait_until_ready(process, log, args.timeout)
-        print(f"started hearth serve at {config.host()} (pid {process.pid}, log {log})")
+        pid_path().write_text(f"{process.pid}\n")
+        print(f"started hearth serve at {config.host()} (pid {process.pid}, log {log}); "
+              "`hearth app --stop` stops it")
     print(f"web app: {url}")
     if not args.no_browser:
         import webbrowser
