@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import queue
 import shutil
 import threading
 import time
@@ -24,16 +23,16 @@ from hearth import config
 from hearth.api.types import ProgressFn, ProgressResponse
 from hearth.errors import DigestMismatch, DownloadFailed, HearthError, StoreError
 from hearth.hub import locks
+from hearth.hub.hashing import BackgroundHasher, PrefixHasher
 from hearth.hub.http_fetch import HTTPDownloadFailed, Opened, display_url, is_retryable, open_range
+from hearth.hub.pacing import CHUNK, PROGRESS_INTERVAL, ProgressMeter, RateLimiter
 from hearth.hub.partial import PartialDownload, claim_partial
 from hearth.store.blobs import fsync_dir, store_error, validate_digest
 from hearth.store.models import ModelStore
 
-CHUNK = 1 << 20
 PARALLEL_MIN_BYTES = 64 << 20
 RETRIES = 5  # attempts in a row that bring no new byte
 RETRY_DELAY = 0.5  # doubled after each such attempt
-PROGRESS_INTERVAL = 0.2
 DISK_MARGIN_BYTES = 1 << 20
 
 Cancelled = Callable[[], bool] | None
@@ -92,119 +91,6 @@ def _already_there(store: ModelStore, digest: str, progress: ProgressFn, status:
     return digest, length
 
 
-class _Meter:
-    """Progress events at most every PROGRESS_INTERVAL, plus the last one."""
-
-    def __init__(self, progress: ProgressFn, status: str, digest: str | None, total: int | None):
-        self.progress, self.status, self.digest, self.total = progress, status, digest, total
-        self._shown = -1
-        self._last = 0.0
-        self._created = time.monotonic()
-        self._start: tuple[float, int] | None = None  # counted from the first event: a resume is honest
-
-    def show(self, completed: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if self._start is None:
-            self._start = (now, completed)
-        if (force and completed != self._shown) or now - self._last >= PROGRESS_INTERVAL:
-            self._last, self._shown = now, completed
-            elapsed = now - self._start[0]
-            if elapsed >= PROGRESS_INTERVAL:
-                speed = (completed - self._start[1]) / elapsed
-            else:  # a file that came in one piece: its bytes over the whole transfer
-                speed = completed / (now - self._created) if now > self._created else None
-            self.progress(ProgressResponse(status=self.status, digest=self.digest,
-                                           total=self.total, completed=completed,
-                                           speed=round(speed) if speed else None))
-
-
-class _RateLimiter:
-    def __init__(self, bytes_per_second: float) -> None:
-        self.rate = bytes_per_second
-        self.start = time.monotonic()
-        self.sent = 0
-
-    def chunk_size(self) -> int:
-        # Small enough that the cap is smooth, large enough to keep the overhead low.
-        return int(min(CHUNK, max(16 << 10, self.rate / 8)))
-
-    def account(self, count: int) -> None:
-        self.sent += count
-        delay = self.start + self.sent / self.rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-
-
-class _BackgroundHasher:
-    """sha256 on its own thread (hashlib lets go of the GIL), so hashing overlaps receiving."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
-        self._thread = threading.Thread(target=self._run, name="hearth-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._hash.update(data)
-
-    def update(self, data: bytes) -> None:
-        self._queue.put(data)
-
-    def digest(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
-        return "sha256:" + self._hash.hexdigest()
-
-
-class _PrefixHasher:
-    """Hashes the finished front of a file whose parts arrive out of order, while they arrive,
-    so that little is left to hash once the last part is in."""
-
-    def __init__(self, path: Path, frontier: Callable[[], int]) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-        self._frontier = frontier
-        self._hash = hashlib.sha256()
-        self._done = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hearth-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if not self._advance(self._frontier(), interruptible=True):
-                self._stop.wait(0.05)
-
-    def _advance(self, limit: int, interruptible: bool = False) -> bool:
-        moved = False
-        while self._done < limit and not (interruptible and self._stop.is_set()):
-            data = os.pread(self._fd, min(4 * CHUNK, limit - self._done), self._done)
-            if not data:
-                break
-            self._hash.update(data)
-            self._done += len(data)
-            moved = True
-        return moved
-
-    def finish(self, total: int) -> str:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self._advance(total)
-            if self._done != total:
-                raise StoreError(f"the partial download is shorter than {total} bytes")
-        finally:
-            os.close(self._fd)
-        return "sha256:" + self._hash.hexdigest()
-
-    def abandon(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join()
-        os.close(self._fd)
-
-
 class _Retries:
     """Bounded retries: RETRIES attempts in a row without a new byte end the download."""
 
@@ -247,7 +133,7 @@ class _Download:
                  max_speed: float | None, cancelled: Cancelled) -> None:
         self.store, self.url, self.headers, self.partial = store, url, headers, partial
         self.expected, self.size, self.max_speed, self.cancelled = expected, size, max_speed, cancelled
-        self.meter = _Meter(progress, status, expected, size)
+        self.meter = ProgressMeter(progress, status, expected, size)
         self.retries = _Retries(url, cancelled)
 
     # -- opening -----------------------------------------------------------------------------
@@ -335,8 +221,8 @@ class _Download:
     # -- one stream, in order ----------------------------------------------------------------
 
     def _sequential(self, opened: Opened, have: int, total: int | None) -> tuple[str, int]:
-        hasher = _BackgroundHasher()
-        limiter = _RateLimiter(self.max_speed) if self.max_speed else None
+        hasher = BackgroundHasher()
+        limiter = RateLimiter(self.max_speed) if self.max_speed else None
         chunk = limiter.chunk_size() if limiter else CHUNK
         try:
             handle = open(self.partial.path, "r+b" if have else "wb")  # noqa: SIM115
@@ -375,7 +261,7 @@ class _Download:
                         if not opened.ranged:
                             # No resume from this server: the whole file again, from byte 0.
                             hasher.digest()
-                            hasher, done = _BackgroundHasher(), 0
+                            hasher, done = BackgroundHasher(), 0
                             handle.seek(0)
                             handle.truncate()
                 handle.flush()
@@ -409,7 +295,7 @@ class _Download:
                     return start + done
             return total
 
-        hasher = _PrefixHasher(self.partial.path, frontier)
+        hasher = PrefixHasher(self.partial.path, frontier)
         stop = threading.Event()
         errors: list[BaseException] = []
 
@@ -539,7 +425,7 @@ def _split(total: int, count: int) -> list[tuple[int, int]]:
     return [(start, min(start + step, total) - 1) for start in range(0, total, step)]
 
 
-def _hash_prefix(handle, length: int, hasher: _BackgroundHasher) -> None:  # type: ignore[no-untyped-def]
+def _hash_prefix(handle, length: int, hasher: BackgroundHasher) -> None:  # type: ignore[no-untyped-def]
     handle.seek(0)
     remaining = length
     while remaining > 0:
