@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from hearth.errors import (
     ModelNotFound,
     PushFailed,
 )
+from hearth.hub.pull import pull_model
 from hearth.hub.registry import fetch_registry_model, is_registry_name, push_model
 from hearth.hub.registry_client import parse_challenge, registry_ref
 from hearth.names import ModelName
@@ -44,7 +46,7 @@ SYSTEM = "You are a tiny test model."
 
 
 class RealRegistry:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, htpasswd: Path | None = None) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -56,6 +58,7 @@ class RealRegistry:
             "log:\n  level: info\n  accesslog:\n    disabled: false\n"
             f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: hearth-tests\n"
+            + (f"auth:\n  htpasswd:\n    realm: hearth-tests\n    path: {htpasswd}\n" if htpasswd else "")
         )
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([str(REGISTRY_BINARY), "serve", str(config)],
@@ -67,6 +70,8 @@ class RealRegistry:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/", timeout=1):
                     return
+            except urllib.error.HTTPError:
+                return  # 401 from a registry behind a login: it answers
             except OSError:
                 time.sleep(0.1)
         self.stop()
@@ -463,7 +468,6 @@ def test_license_id_is_recognised_from_an_ollama_license_layer(fake: FakeRegistr
 def test_pull_pipeline_asks_for_an_unknown_license_before_downloading(
         fake: FakeRegistry, target_store: ModelStore, weights: bytes) -> None:
     from hearth.errors import LicenseNotAccepted
-    from hearth.hub.pull import pull_model
 
     manifest = fake.add_model("ns/custom", "v1", weights, license_text="Custom terms: be nice.")
     name = name_on(fake, "ns/custom", "v1")
@@ -504,9 +508,61 @@ def test_ollama_layers_hearth_cannot_use_are_left_out(fake: FakeRegistry, target
         runtime.close()
     assert chunks[-1].done
 
-def test_push_to_basic_auth_registry_says_so(source_store: ModelStore) -> None:
-    with FakeRegistry(basic_auth=True) as fake, pytest.raises(PushFailed, match="Basic auth"):
+def test_push_without_a_login_says_how_to_log_in(source_store: ModelStore, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    with FakeRegistry(basic_auth=True) as fake, \
+            pytest.raises(PushFailed, match=f"asks for a user name and password; log in with 'docker login {fake.host}'"):
         push_model(source_store, "tiny", destination=f"{fake.host}/ns/tiny:v1")
+
+
+def docker_login(folder: Path, host: str, user: str, password: str) -> Path:
+    """What `docker login HOST` leaves behind: DOCKER_CONFIG/config.json with the auth."""
+    import base64
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealRegistry]:
+    """Debian's docker-registry behind htpasswd (Basic auth): user 'team', password 's3cret'."""
+    import bcrypt
+
+    root = tmp_path_factory.mktemp("locked-registry")
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text("team:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode() + "\n")
+    running = RealRegistry(root, htpasswd=htpasswd)
+    yield running
+    running.stop()
+
+
+def test_push_and_pull_with_a_docker_login(locked_registry: RealRegistry, source_store: ModelStore,
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    destination = f"{locked_registry.host}/team/tiny:v1"
+    # No login: a clear error, nothing uploaded.
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nobody"))
+    with pytest.raises(PushFailed, match="docker login"):
+        push_model(source_store, "tiny", destination=destination)
+    # A wrong password is named as such.
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_login(tmp_path / "wrong", locked_registry.host, "team", "nope")))
+    with pytest.raises(PushFailed, match="refused the user name and password"):
+        push_model(source_store, "tiny", destination=destination)
+    # The right login: push, then pull into another home (blob downloads carry it too).
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_login(tmp_path / "right", locked_registry.host, "team", "s3cret")))
+    push_model(source_store, "tiny", destination=destination)
+    other = ModelStore(tmp_path / "home-b")
+    pulled = pull_model(other, destination, accept_license=True)
+    assert pulled.model_layer.digest == source_store.get("tiny").model_layer.digest
+    # Without the login the pull is refused before anything is stored.
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nobody"))
+    third = ModelStore(tmp_path / "home-c")
+    with pytest.raises(DownloadFailed, match="docker login"):
+        pull_model(third, destination, accept_license=True)
+    assert third.list() == []
 
 
 # -- the command line and the server ---------------------------------------------------------

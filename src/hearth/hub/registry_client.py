@@ -2,9 +2,11 @@
 
 One ``RegistryClient`` per repository. It answers the registry's bearer-token challenge
 (``WWW-Authenticate: Bearer realm=...,service=...,scope=...``) by asking the token service
-anonymously and retrying once, and keeps the token for the next calls. The token is sent only
-to the registry's own host: registries redirect blob reads and uploads to storage hosts (S3,
-CDNs) that must not see it, so it is an "unredirected" header that urllib drops on redirects.
+(anonymously, or with the user's ``docker login`` for that host: registry_credentials.py) and
+retrying once, and keeps the token for the next calls; a Basic challenge is answered with the
+``docker login`` directly. Credentials are sent only to the registry's own host: registries
+redirect blob reads and uploads to storage hosts (S3, CDNs) that must not see them, so they
+go in an "unredirected" header that urllib drops on redirects.
 """
 
 from __future__ import annotations
@@ -144,11 +146,19 @@ class RegistryClient:
         self.action = action
         self.timeout = timeout
         self.token: str | None = None
+        self.basic: str | None = None  # base64 user:password, once a Basic challenge asked for it
         self._opener = urllib.request.build_opener(_NoRedirectForHead())
 
+    def _authorization(self) -> str | None:
+        if self.token:
+            return f"Bearer {self.token}"
+        return f"Basic {self.basic}" if self.basic else None
+
     def auth_headers(self) -> dict[str, str]:
-        """Headers for a blob download done elsewhere (hub/transfer.py)."""
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        """Headers for a blob download done elsewhere (hub/transfer.py drops them on a
+        redirect to another host)."""
+        authorization = self._authorization()
+        return {"Authorization": authorization} if authorization else {}
 
     def send(self, method: str, url: str, *, headers: dict[str, str] | None = None,
              data: Any = None, limit: int = MAX_ERROR_BYTES) -> RegistryResponse:
@@ -167,8 +177,9 @@ class RegistryClient:
                    limit: int) -> RegistryResponse:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         request.add_header("User-Agent", "hearth")
-        if self.token and urllib.parse.urlsplit(url).netloc == self.ref.host:
-            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        authorization = self._authorization()
+        if authorization and urllib.parse.urlsplit(url).netloc == self.ref.host:
+            request.add_unredirected_header("Authorization", authorization)
         try:
             with self._opener.open(request, timeout=self.timeout) as answer:
                 body = answer.read(limit) if method != "HEAD" else b""
@@ -182,10 +193,18 @@ class RegistryClient:
             raise self.error(f"cannot reach the registry at {self.ref.base_url}: {reason}") from exc
 
     def _answer_challenge(self, response: RegistryResponse) -> None:
+        from hearth.hub.registry_credentials import basic_credentials, login_hint
+
         scheme, params = parse_challenge(response.header("WWW-Authenticate"))
         if scheme == "basic":
-            raise self.error(f"the registry at {self.ref.host} asks for a user name and password "
-                             "(Basic auth), which hearth does not support yet")
+            if self.basic is not None:
+                raise self.error(f"the registry at {self.ref.host} refused the user name and password "
+                                 f"of your docker login; {login_hint(self.ref.host)}")
+            self.basic = basic_credentials(self.ref.host)
+            if self.basic is None:
+                raise self.error(f"the registry at {self.ref.host} asks for a user name and password; "
+                                 f"{login_hint(self.ref.host)}")
+            return
         if scheme != "bearer" or not params.get("realm"):
             detail = registry_message(response.body) or "no usable authentication challenge"
             raise self.error(f"the registry at {self.ref.host} refused access to "
@@ -203,14 +222,24 @@ class RegistryClient:
         separator = "&" if "?" in realm else "?"
         request = urllib.request.Request(realm + separator + urllib.parse.urlencode(query),
                                          headers={"User-Agent": "hearth"})
+        from hearth.hub.registry_credentials import basic_credentials
+
+        # With a docker login for this registry the token service learns who is asking (and
+        # grants private repositories and pushes); without one the token is anonymous.
+        login = basic_credentials(self.ref.host)
+        if login:
+            request.add_unredirected_header("Authorization", f"Basic {login}")
         try:
             with self._opener.open(request, timeout=self.timeout) as answer:
                 body = answer.read(MAX_ERROR_BYTES)
         except urllib.error.HTTPError as exc:
             with exc:
                 detail = registry_message(exc.read(MAX_ERROR_BYTES)) or f"HTTP {exc.code}"
+            from hearth.hub.registry_credentials import login_hint
+
+            hint = f"; {login_hint(self.ref.host)}" if exc.code in (401, 403) else ""
             raise self.error(f"the token service of {self.ref.host} refused a token for "
-                             f"{scope}: {detail}") from None
+                             f"{scope}: {detail}{hint}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise self.error(f"cannot reach the token service {realm}: "
                              f"{getattr(exc, 'reason', exc)}") from exc
