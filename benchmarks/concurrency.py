@@ -36,9 +36,7 @@ import json
 import os
 import resource
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_model import BenchHome, _cpu_times, median, wait_for_idle
-from server_speed import ServerProcess, descendants, free_port, process_table
+from loopback_server import LoopbackServer, free_port
+from server_speed import ServerProcess, descendants, process_table
 
 NUM_PREDICT = 64
 NUM_CTX = 4096  # hearth's default num_ctx: the peer's context and the ceiling's per sequence
@@ -55,7 +54,6 @@ TARGET_PEER_AT_8 = 3.0
 TARGET_CEILING_AT_8 = 0.85
 TARGET_TTFT_RATIO = 0.25
 MEMORY_OVERHEAD = 300 * 1000 * 1000
-SERVER_START_TIMEOUT_S = 120.0
 # Above this share of the CPUs used by other processes during a measurement, it is rerun.
 BUSY_SHARE = 0.10
 
@@ -93,62 +91,26 @@ def prompts_for(clients: int, code: str) -> list[str]:
 
 # -- the peer server -----------------------------------------------------------------------------
 
-class PeerServer:
+class PeerServer(LoopbackServer):
     """``python -m llama_cpp.server`` on a free loopback port; stopped by PID on exit."""
 
+    name = "llama_cpp.server"
+    ready_path = "/v1/models"
+    log_prefix = "llama-cpp-server-"
+    start_timeout_s = 120.0  # it loads the model before it answers
+
     def __init__(self, model_path: Path, threads: int) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        port = free_port()
         self.command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
                         "--n_threads", str(threads), "--n_threads_batch", str(threads),
                         "--n_ctx", str(NUM_CTX), "--interrupt_requests", "false",
-                        "--port", str(self.port), "--host", "127.0.0.1"]
+                        "--port", str(port), "--host", "127.0.0.1"]
         print(f"$ {' '.join(self.command)}", file=sys.stderr)
-        log_fd, self.log_path = tempfile.mkstemp(prefix="llama-cpp-server-", suffix=".log")
-        started = time.perf_counter()
-        try:
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log_fd,
-                                            stderr=subprocess.STDOUT)
-        finally:
-            os.close(log_fd)
-        try:
-            self.startup_s = self._wait_ready(started)
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _wait_ready(self, started: float) -> float:
-        import httpx
-
-        while time.perf_counter() < started + SERVER_START_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited {self.process.returncode}: "
-                                   f"{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/v1/models", timeout=1.0).status_code == 200:
-                    return time.perf_counter() - started
-            time.sleep(0.1)
-        raise RuntimeError(f"llama_cpp.server did not answer: {self.log_tail()}")
-
-    def log_tail(self, chars: int = 1500) -> str:
-        with contextlib.suppress(OSError):
-            return Path(self.log_path).read_text(errors="replace")[-chars:].strip()
-        return ""
+        super().__init__(self.command, port)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log_path)
+        self.terminate()
+        self.remove_log()
 
 
 # -- part 1: concurrent clients ------------------------------------------------------------------

@@ -31,21 +31,19 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench_model import BenchHome, hearth_command, hearth_env, median, wait_for_idle
+from loopback_server import LoopbackServer, free_port
 
 TARGET_RATIO = 0.95
 DEFAULT_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 # Above this share of the CPUs used by other processes during a run, the round is rerun/flagged.
 BUSY_SHARE = 0.10
-SERVER_START_TIMEOUT_S = 60.0
 
 
 # -- CPU accounting ------------------------------------------------------------------------------
@@ -157,63 +155,23 @@ def _running(pid: int) -> bool:
 
 # -- the server ----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
+class ServerProcess(LoopbackServer):
     """``hearth serve`` on a free loopback port; stopped with SIGTERM (by PID) on exit."""
 
+    name = "hearth serve"
+    ready_path = "/api/version"
+    log_prefix = "hearth-serve-"
+
     def __init__(self, home: Path, num_parallel: int) -> None:
-        self.port = free_port()
         self.leftovers: list[int] = []
-        self.base = f"http://127.0.0.1:{self.port}"
-        log_fd, self.log_path = tempfile.mkstemp(prefix="hearth-serve-", suffix=".log")
+        port = free_port()
         env = hearth_env(home)
-        env["HEARTH_HOST"] = f"127.0.0.1:{self.port}"
+        env["HEARTH_HOST"] = f"127.0.0.1:{port}"
         env["HEARTH_NUM_PARALLEL"] = str(num_parallel)
-        command = [hearth_command(), "serve", "--log-level", "warning"]
         print(f"$ HEARTH_HOME={home} HEARTH_HOST={env['HEARTH_HOST']} "
               f"HEARTH_NUM_PARALLEL={num_parallel} hearth serve --log-level warning",
               file=sys.stderr)
-        started = time.perf_counter()
-        try:
-            self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=log_fd, stderr=subprocess.STDOUT)
-        finally:
-            os.close(log_fd)
-        try:
-            self.startup_s = self._wait_ready(started)
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _wait_ready(self, started: float) -> float:
-        import httpx
-
-        deadline = started + SERVER_START_TIMEOUT_S
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hearth serve exited {self.process.returncode}: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base}/api/version", timeout=1.0).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"hearth serve did not answer within {SERVER_START_TIMEOUT_S:.0f}s: "
-                           f"{self.log_tail()}")
-
-    def log_tail(self, chars: int = 1500) -> str:
-        with contextlib.suppress(OSError):
-            return Path(self.log_path).read_text(errors="replace")[-chars:].strip()
-        return ""
+        super().__init__([hearth_command(), "serve", "--log-level", "warning"], port, env)
 
     def stop(self) -> int | None:
         """SIGTERM, up to 20 s to drain and unload, then SIGKILL. Returns the exit status.
@@ -221,13 +179,7 @@ class ServerProcess:
         Its model runners should exit with it; any still running 10 s later is stopped by its
         PID and listed in ``self.leftovers``."""
         children = descendants(self.pid) if self.process.poll() is None else []
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = self.terminate()
         deadline = time.monotonic() + 10
         alive = children
         while alive and time.monotonic() < deadline:
@@ -237,11 +189,7 @@ class ServerProcess:
         for pid in alive:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
-        return self.process.returncode
-
-    def remove_log(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.log_path)
+        return code
 
 
 # -- part 1: decode, server against in-process ---------------------------------------------------
