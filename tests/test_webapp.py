@@ -114,7 +114,7 @@ def test_missing_static_file_is_a_json_404(app_client):
 def test_hearth_routes_follow_the_guard(app_client, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HEARTH_API_KEY", KEY)
     routes = ["/api/hearth/models", "/api/hearth/catalog?q=smollm2", "/api/hearth/remote?list=false",
-              "/api/hearth/license?model=tiny", "/api/hearth/fit?model=tiny"]
+              "/api/hearth/license?model=tiny", "/api/hearth/fit?model=tiny", "/api/hearth/doctor"]
     for path in routes:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
             refused = app_client.get(path, headers=headers)
@@ -130,6 +130,14 @@ def test_hearth_routes_follow_the_guard(app_client, monkeypatch: pytest.MonkeyPa
     assert app_client.get("/app/js/api.js").status_code == 200
     assert app_client.get("/app/style.css", headers={"Host": "evil.example"}).status_code == 403
     assert app_client.post("/app/js/api.js").status_code in (401, 405)
+
+
+def test_doctor_route_reports_what_the_cli_does(app_client, hearth_home: Path):
+    report = app_client.get("/api/hearth/doctor").json()
+    assert report["ok"], report["problems"]
+    assert report["home"]["path"] == str(hearth_home.resolve()) and report["home"]["models"] == 1
+    assert report["self_test"]["ok"] and report["self_test"]["tokens_per_second"] > 0
+    assert "CPU" in report["engine"]["backends"]
 
 
 def test_installed_models_route_reports_license_fit_and_shape(app_client):
@@ -574,7 +582,14 @@ def test_server_page_shows_load_speed_and_working_snippets(web_server, open_app)
     assert float(speed) > 0
     assert page.inner_text(".tile[data-metric='Queue depth'] .tile-value") == "0"
     assert "GROQ_API_KEY" in page.inner_text("#providers-list")
+    # The system check: hearth doctor's facts, with the test decode on the default model.
+    page.wait_for_selector("#doctor .doctor-status", timeout=120_000)
+    assert page.inner_text("#doctor .doctor-status") == "All good"
+    assert re.search(r"smollm2: \d+ tokens at [\d.]+ tok/s", page.inner_text("#doctor dd[data-fact='Self-test']"))
+    assert "CPU" in page.inner_text("#doctor dd[data-fact='Backends']")
     app.shot("server")
+    page.locator("#doctor").scroll_into_view_if_needed()
+    app.shot("server-doctor")
 
     # The snippets run as they are shown, against this server.
     for client in ("openai", "ollama"):

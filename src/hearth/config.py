@@ -46,6 +46,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_PROVIDER_CONCURRENCY", "4", "Calls in flight per remote provider; more wait their turn."),
         Setting("HEARTH_LICENSE_POLICY", "", "TOML license policy (allowed, denied, commercial) enforced at pull, run and serve."),
         Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
+        Setting("HEARTH_CRASH_GUARD", "1", "0 runs CLI engine work in the hearth process itself (for a debugger) instead of a forked child."),
         Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
     ]
 }
@@ -172,6 +173,10 @@ def license_policy_path() -> Path | None:
 
 def debug() -> bool:
     return _flag("HEARTH_DEBUG")
+
+
+def crash_guard() -> bool:
+    return _raw("HEARTH_CRASH_GUARD").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def download_parts() -> int:

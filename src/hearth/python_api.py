@@ -1,4 +1,4 @@
-"""``hearth.generate`` and ``hearth.chat``: the Python API, in-process, same types as the server.
+"""``hearth.generate`` and ``hearth.chat``: the Python API, same types as the server.
 
 Catalog models are pulled on first use, like ``hearth run``. One runtime is kept per process
 so that repeated calls reuse the loaded model.
@@ -27,7 +27,9 @@ _lock = threading.Lock()
 def _get_runtime() -> Runtime:
     global _runtime
     if _runtime is None:
-        _runtime = Runtime()
+        # Models run in a runner child process: a crash in llama.cpp raises EngineError here
+        # instead of killing the caller's program.
+        _runtime = Runtime(isolated=True)
     return _runtime
 
 

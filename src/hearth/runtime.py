@@ -60,15 +60,18 @@ def now() -> datetime:
 
 class Runtime:
     def __init__(self, store: ModelStore | None = None, *, isolated: bool = False,
-                 num_parallel: int = 1) -> None:
-        """``isolated``: each loaded model runs in a runner child process (the server);
-        otherwise in this process (the CLI, the Python API). ``num_parallel``: requests one
-        loaded model decodes together."""
+                 num_parallel: int = 1, serving: bool = False) -> None:
+        """``isolated``: each loaded model runs in a runner child process (the server, the
+        Python API), so a crash in llama.cpp fails requests instead of killing this process;
+        otherwise in this process (the CLI, which guards itself with a fork: cli/crash_guard.py).
+        ``num_parallel``: requests one loaded model decodes together. ``serving``: the license
+        policy is checked for serving, not for running."""
         from hearth.scheduler import Scheduler
 
         self.store = store or ModelStore()
         self.scheduler = Scheduler()
         self.isolated = isolated
+        self.serving = serving
         self.num_parallel = num_parallel
         self._file_engines: list[Any] = []
         self._infos: dict[str, GGUFInfo] = {}
@@ -201,7 +204,7 @@ class Runtime:
         from hearth.licenses.enforce import enforce_policy
 
         # HEARTH_LICENSE_POLICY: a model whose license the policy forbids is never loaded.
-        enforce_policy(self.store, model, action="serve" if self.isolated else "run")
+        enforce_policy(self.store, model, action="serve" if self.serving else "run")
 
         params = options_from_parameters(model.parameters, model.name.short)
         merged = options.merged_over(params)
@@ -221,7 +224,7 @@ class Runtime:
             elif self.isolated:
                 from hearth.engine.runner_client import RunnerEngine
 
-                engine = RunnerEngine(path, settings, parallel)
+                engine = RunnerEngine(path, settings, parallel, label=model.name.short)
             else:
                 from hearth.engine.local_engine import LocalBatchEngine
 

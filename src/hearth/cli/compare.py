@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
                         help="model option for both, e.g. temperature=0 num_predict=64 (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, engine_work=lambda args: f"comparing {args.model_a} and {args.model_b}")
 
 
 class Result:

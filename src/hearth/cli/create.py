@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="re-quantize the weights with llama.cpp (e.g. Q4_K_M, Q8_0; list above)")
     parser.add_argument("--allow-requantize", action="store_true",
                         help="quantize even a model that is already low-bit (loses quality twice)")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, engine_work=lambda args: f"creating {args.model}")
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--adapter", action="append", metavar="FILE[:SCALE]",
                         help="apply a LoRA adapter (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print timings and tokens/s")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, engine_work=lambda args: f"generating with {args.model}")
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -10,7 +10,18 @@ from collections.abc import Sequence
 
 from hearth import __version__
 from hearth.cli import app as app_cmd
-from hearth.cli import compare, config_cmd, create, generate, models, pull, quality, run, serve
+from hearth.cli import (
+    compare,
+    config_cmd,
+    create,
+    doctor,
+    generate,
+    models,
+    pull,
+    quality,
+    run,
+    serve,
+)
 from hearth.cli import fit as fit_cmd
 from hearth.cli import interop as interop_cmd
 from hearth.cli import license as license_cmd
@@ -20,7 +31,7 @@ from hearth.cli import search as search_cmd
 # The order `hearth --help` lists them in: using models, getting them, making them, serving.
 COMMAND_MODULES = [
     run, generate, search_cmd, pull, push_cmd, models, license_cmd, fit_cmd, create, quality,
-    interop_cmd, compare, serve, app_cmd, config_cmd,
+    interop_cmd, compare, serve, app_cmd, config_cmd, doctor,
 ]
 
 DESCRIPTION = """\
@@ -36,6 +47,7 @@ examples:
   hearth license llama3.2                what the license allows, before you ship it
   hearth fit llama3.1:8b                 will it run on this machine?
   hearth app                             the web app in your browser
+  hearth doctor                          something wrong? check the engine and this machine
   hearth run groq/llama-3.3-70b-versatile Hi   a remote provider's model (leaves your machine)
 """
 
@@ -68,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hearth.errors import HearthError
 
     try:
+        describe = getattr(args, "engine_work", None)
+        if describe is not None:
+            from hearth.cli.crash_guard import run_guarded
+
+            return run_guarded(lambda: int(args.handler(args) or 0), describe(args))
         return int(args.handler(args) or 0)
     except HearthError as exc:
         if config.debug():

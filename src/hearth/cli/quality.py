@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--text", metavar="FILE", help="UTF-8 text to measure on")
     parser.add_argument("--ctx", type=int, default=512, help="tokens per evaluation window (default 512)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, engine_work=lambda args: f"measuring {', '.join(args.models)}")
 
 
 def resident_bytes() -> int:

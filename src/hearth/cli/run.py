@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="if MODEL cannot answer here, send the prompt to this remote model "
                         "instead (it then leaves your machine)")
     parser.add_argument("--verbose", action="store_true", help="print timings and tokens/s")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, engine_work=lambda args: f"running {args.model}")
 
 
 def parse_format(text: str | None):

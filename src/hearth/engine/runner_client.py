@@ -35,14 +35,16 @@ def describe_exit(code: int | None) -> str:
         return "it stopped answering"
     if code < 0:
         try:
-            return f"it was killed by {signal.Signals(-code).name}"
+            return f"killed by {signal.Signals(-code).name}"
         except ValueError:
-            return f"it was killed by signal {-code}"
-    return f"it exited with status {code}"
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 class RunnerEngine:
-    def __init__(self, path: Path, settings: LoadSettings, n_parallel: int) -> None:
+    def __init__(self, path: Path, settings: LoadSettings, n_parallel: int,
+                 label: str | None = None) -> None:
+        self.label = label or path.name  # the model's name in messages
         self.settings = settings
         self.n_parallel = n_parallel
         self._ids = itertools.count(1)
@@ -60,11 +62,16 @@ class RunnerEngine:
         self.pid = self.process.pid
         self._send({"op": "load", "path": str(path), "settings": dataclasses.asdict(settings),
                     "n_parallel": n_parallel})
-        reply = self._read_reply()
+        # Tokenizing here (vocabulary only, no weights) saves a round trip per request; it is
+        # read while the runner loads the weights, so the two waits overlap.
+        self.vocab = Vocabulary.load(path)
+        try:
+            reply = self._read_reply()
+        except BaseException:
+            self.vocab.close()
+            raise
         self.load_ns = int(reply["load_ns"])
         self.context_length = int(reply["context"])
-        # Tokenizing here (vocabulary only, no weights) saves a round trip per request.
-        self.vocab = Vocabulary.load(path)
         self._reader = threading.Thread(target=self._read_events, name=f"hearth-runner-{self.pid}",
                                         daemon=True)
         self._reader.start()
@@ -74,7 +81,8 @@ class RunnerEngine:
         line = self.process.stdout.readline()
         if not line:
             code = self.process.wait(timeout=30)
-            raise EngineError(f"the model runner failed to start: {describe_exit(code)}")
+            raise EngineError(f"the model runner failed to load {self.label} ({describe_exit(code)}); "
+                              "run `hearth doctor`")
         reply = json.loads(line)
         if reply.get("op") == "error":
             self.process.wait(timeout=30)
@@ -109,8 +117,9 @@ class RunnerEngine:
                     target.put(event)
         # The pipe closed: the runner is gone. Every waiting request learns why.
         code = self.process.wait()
-        self._dead_reason = (f"the model runner stopped unexpectedly ({describe_exit(code)}); "
-                             "the model will be loaded again on the next request")
+        self._dead_reason = (f"the model runner stopped unexpectedly while running {self.label} "
+                             f"({describe_exit(code)}); the model will be loaded again on the next "
+                             "request; if this repeats, run `hearth doctor`")
         with self._lock:
             pending, self._pending = self._pending, {}
         for request_id, target in pending.items():

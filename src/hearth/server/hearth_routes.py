@@ -1,6 +1,7 @@
 """hearth's own JSON routes under ``/api/hearth/``: what the web app needs and Ollama's API does
 not say. Catalog search, license summaries and hardware fit come from ``hearth.catalog.search``,
-``hearth.licenses`` and ``hearth.fit``; remote models from ``hearth.providers``.
+``hearth.licenses`` and ``hearth.fit``; remote models from ``hearth.providers``; the system
+check from ``hearth.doctor``.
 
 They sit behind the same guard as every other route (Host header, API key).
 """
@@ -202,3 +203,15 @@ async def fill_listing(remote: Any, info: RemoteProviderInfo) -> None:
                                               context_length=entry.context_length, weights=entry.weights,
                                               license=entry.license)
     info.models = sorted(by_name.values(), key=lambda model: model.name.lower())
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+@router.get("/doctor")
+async def doctor() -> dict[str, Any]:
+    """What ``hearth doctor --json`` prints: versions, the engine build, CPU, memory,
+    HEARTH_HOME, the server, a test decode in a child process, and each problem with its fix."""
+    from hearth.doctor import examine
+
+    return await call_in_thread(examine)

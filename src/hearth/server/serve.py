@@ -49,7 +49,7 @@ def serve(address: str | None = None, log_level: str = "info") -> int:
         print(f"warning: listening on {host}, reachable from other machines, without HEARTH_API_KEY: "
               "anyone who can reach it can use your models", file=sys.stderr)
     # Each loaded model in its own runner process; requests to it decoded together.
-    runtime = Runtime(isolated=True, num_parallel=config.num_parallel())
+    runtime = Runtime(isolated=True, serving=True, num_parallel=config.num_parallel())
     warn_license_violations(runtime)
     runtime.scheduler.start_reaper()
     app = create_app(runtime, bind_host=host)

@@ -1,7 +1,9 @@
 // The Server view: loaded models with memory and keep-alive countdown (/api/ps), queue depth
-// and speed (/metrics), remote providers, and code to use this server from Python.
+// and speed (/metrics), remote providers, code to use this server from Python, and the system
+// check (doctor.js).
 
 import { getJSON, postJSON, request } from './api.js';
+import { initDoctor, showDoctor } from './doctor.js';
 import { $, clear, copyText, h, showError } from './dom.js';
 import { bytes, duration, fixed, tokens } from './format.js';
 import { modelsChanged } from './models.js';
@@ -24,12 +26,14 @@ export function initServer() {
     providers: $('#providers-list'),
     snippets: $('#snippets'),
   };
+  initDoctor();
 }
 
 export function showServer() {
   renderSnippets();
   poll();
   loadProviders();
+  showDoctor();
   pollTimer = setInterval(poll, POLL_MS);
   tickTimer = setInterval(tick, 1000);
 }

@@ -1,0 +1,162 @@
+"""The facts ``hearth doctor`` reports, each read on its own so one that cannot be read (no
+/proc, an unwritable folder, a setting that does not parse) leaves the others standing.
+
+Everything that runs llama.cpp's native code happens in the self-test child; this process only
+reads files, asks the operating system and, for the server, makes one HTTP request.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# CPU flags that decide which llama.cpp kernels run (Linux /proc/cpuinfo spelling).
+FLAGS_OF_NOTE = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16",
+                 "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "i8mm")
+
+
+def hearth_facts() -> dict[str, Any]:
+    from hearth import __version__
+
+    return {"version": __version__, "python": platform.python_version(),
+            "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+            "executable": sys.executable}
+
+
+def _cpuinfo() -> tuple[str, list[str]]:
+    model, flags = "", []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "Hardware") and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = value.split()
+    except OSError:
+        pass
+    if not model and sys.platform == "darwin":
+        model = _sysctl("machdep.cpu.brand_string")
+    return model or platform.processor() or "unknown", flags
+
+
+def _sysctl(name: str) -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["sysctl", "-n", name], capture_output=True, text=True,
+                              timeout=2).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def cpu_facts() -> dict[str, Any]:
+    from hearth import config
+    from hearth.errors import HearthError
+
+    model, flags = _cpuinfo()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    facts: dict[str, Any] = {"model": model, "architecture": platform.machine(),
+                             "cores": os.cpu_count() or 1, "cores_usable": usable,
+                             "flags": [flag for flag in FLAGS_OF_NOTE if flag in flags]}
+    try:
+        facts["threads"] = config.num_thread()
+    except HearthError as exc:
+        facts["threads"] = None
+        facts["threads_error"] = exc.message
+    return facts
+
+
+def memory_facts() -> dict[str, Any]:
+    from hearth.fit.machine import read_machine_memory
+
+    memory = read_machine_memory()
+    return {"ram_total": memory.ram_total, "ram_available": memory.ram_available,
+            "gpu_free": memory.gpu_free, "gpu_total": memory.gpu_total}
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can really be made there (``os.access`` says yes to root on a read-only
+    mount and to every ACL it does not understand)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".hearth-doctor-"):
+            return True
+    except OSError:
+        return False
+
+
+def home_facts() -> dict[str, Any]:
+    from hearth import config
+    from hearth.errors import HearthError
+    from hearth.store import ModelStore
+
+    home = config.home()
+    facts: dict[str, Any] = {"path": str(home), "exists": home.is_dir(), "writable": _writable(home)}
+    existing = home
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        facts["disk_free"] = shutil.disk_usage(existing).free
+    except OSError:
+        facts["disk_free"] = None
+    try:
+        models = ModelStore().list() if home.is_dir() else []
+        facts["models"] = len(models)
+        facts["default_model"] = next((str(m.model_path) for m in models
+                                       if m.name.short in ("smollm2", "smollm2:latest")), None)
+    except (HearthError, OSError) as exc:
+        facts["models"] = None
+        facts["models_error"] = getattr(exc, "message", str(exc))
+    return facts
+
+
+def server_facts() -> dict[str, Any]:
+    import http.client
+    import json
+
+    from hearth import config
+    from hearth.client import Client
+    from hearth.errors import HearthError
+
+    try:
+        address = config.host()
+        client = Client(address, timeout=1.0)
+        status, body = client._request("GET", "/api/version")
+    except HearthError as exc:
+        return {"address": None, "running": False, "error": exc.message}
+    except (OSError, ValueError, http.client.HTTPException):
+        return {"address": address, "running": False}
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        version = None
+    return {"address": address, "running": status == 200, "status": status, "version": version}
+
+
+def engine_record() -> dict[str, Any]:
+    """How the installed engine was built, as hearth's build recorded it (``engine/build.py``)."""
+    from hearth.engine import build
+
+    record = build.read_record()
+    return {
+        "installed": build.installed_fingerprint() is not None,
+        "built_by_hearth": record is not None,
+        "matches_this_machine": build.record_matches(record),
+        "left_out": (record or {}).get("left_out"),
+        "cmake_args": (record or {}).get("cmake_args"),
+        "portable": (record or {}).get("portable", False),
+        "build_seconds": (record or {}).get("build_seconds"),
+        "rebuild_command": build.rebuild_command(),
+    }

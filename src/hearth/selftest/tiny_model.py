@@ -1,0 +1,212 @@
+"""Tiny but real llama-architecture GGUF models, written with the ``gguf`` package.
+
+``write_tiny_model`` writes a model of a few hundred KB with random weights that llama.cpp
+loads in milliseconds and generates from: a SentencePiece ("llama") vocabulary of <unk>, <s>,
+</s>, the ChatML control tokens, the 256 byte-fallback tokens and word pieces for common
+English words, and F32 (or F16 / Q8_0 / Q4_0 / Q4_1) tensors for every weight llama.cpp's llama
+graph needs. Greedy decoding is deterministic for a given seed.
+
+The engine self-test (``hearth doctor``, setup) decodes one of these when the default model is
+not installed, so it needs no download; the test suite writes them for every engine, store and
+CLI test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# SentencePiece marks a word start with U+2581 instead of a space.
+WORD_START = "\u2581"
+
+_WORD_TEXT = (
+    "the be to of and a in that have it for not on with he as you do at this but his by from "
+    "they we say her she or an will my one all would there their what so up out if about who "
+    "get which go me when make can like time no just him know take people into year your good "
+    "some could them see other than then now look only come its over think also back after use "
+    "two how our work first well way even new want because any these give day most us is are "
+    "was were hello world sky blue green red sun moon cat dog tree water light fire model story "
+    "once upon lived little happy The Hello Hi Once It I user assistant system"
+)
+_WORDS = tuple(_WORD_TEXT.split())
+_PUNCTUATION = list(".,!?;:'\"-()")
+
+# llama.cpp token types (llama_token_type / gguf.TokenType)
+_NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
+
+_FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7}
+
+
+def build_vocab() -> tuple[list[str], list[float], list[int]]:
+    """Tokens, scores and token types of the tiny SentencePiece vocabulary.
+
+    llama.cpp's SPM tokenizer builds words by merging adjacent pieces whose concatenation is
+    in the vocabulary (highest score first), so every prefix of every word is a piece; the
+    score grows with length so that whole words win. Anything else falls back to bytes.
+    """
+    tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+    types = [_UNKNOWN, _CONTROL, _CONTROL, _CONTROL, _CONTROL]
+    scores = [0.0] * len(tokens)
+    for byte in range(256):
+        tokens.append(f"<0x{byte:02X}>")
+        types.append(_BYTE)
+        scores.append(0.0)
+    pieces: dict[str, None] = {WORD_START: None}
+    for char in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        pieces[char] = None
+        pieces[WORD_START + char] = None
+    for char in _PUNCTUATION:
+        pieces[char] = None
+    for word in _WORDS:
+        for end in range(1, len(word) + 1):
+            pieces[WORD_START + word[:end]] = None
+            pieces[word[:end]] = None
+    for piece in pieces:
+        tokens.append(piece)
+        types.append(_NORMAL)
+        scores.append(float(len(piece)) - len(tokens) * 1e-4)
+    return tokens, scores, types
+
+
+def write_tiny_model(
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    n_layers: int = 1,
+    n_embd: int = 32,
+    context_length: int = 256,
+    chat_template: str | None = DEFAULT_CHAT_TEMPLATE,
+    license: str | None = "apache-2.0",
+    name: str = "tiny-test",
+    organization: str | None = "hearth-tests",
+    file_type: str = "F32",
+    extra_metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a tiny llama model to ``path`` and return the path.
+
+    ``n_embd`` must be a multiple of 32 (the block size of the quantized types and a whole
+    number of 8-wide heads). ``extra_metadata`` values are written as string, bool, uint32,
+    int32 (negative ints), float32 or arrays of those.
+    """
+    import gguf
+    import numpy as np
+
+    if file_type not in _FILE_TYPES:
+        raise ValueError(f"file_type must be one of {sorted(_FILE_TYPES)}, not {file_type!r}")
+    if n_embd % 32:
+        raise ValueError("n_embd must be a multiple of 32")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokens, scores, token_types = build_vocab()
+    n_vocab = len(tokens)
+    n_head = n_embd // 8
+    n_head_kv = max(1, n_head // 2)
+    head_dim = n_embd // n_head
+    n_ff = n_embd * 2
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(name)
+    if organization is not None:
+        writer.add_organization(organization)
+    if license is not None:
+        writer.add_license(license)
+    writer.add_file_type(_FILE_TYPES[file_type])
+    writer.add_context_length(context_length)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layers)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_vocab_size(n_vocab)
+
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(token_types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_add_space_prefix(True)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    for key, value in (extra_metadata or {}).items():
+        _add_metadata(writer, key, value)
+
+    rng = np.random.RandomState(seed)
+
+    def matrix(rows: int, cols: int) -> Any:
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    tensors: dict[str, Any] = {"token_embd.weight": matrix(n_vocab, n_embd)}
+    for layer in range(n_layers):
+        prefix = f"blk.{layer}."
+        tensors[prefix + "attn_norm.weight"] = np.ones(n_embd, dtype=np.float32)
+        tensors[prefix + "attn_q.weight"] = matrix(n_embd, n_embd)
+        tensors[prefix + "attn_k.weight"] = matrix(n_head_kv * head_dim, n_embd)
+        tensors[prefix + "attn_v.weight"] = matrix(n_head_kv * head_dim, n_embd)
+        tensors[prefix + "attn_output.weight"] = matrix(n_embd, n_embd)
+        tensors[prefix + "ffn_norm.weight"] = np.ones(n_embd, dtype=np.float32)
+        tensors[prefix + "ffn_gate.weight"] = matrix(n_ff, n_embd)
+        tensors[prefix + "ffn_up.weight"] = matrix(n_ff, n_embd)
+        tensors[prefix + "ffn_down.weight"] = matrix(n_embd, n_ff)
+    tensors["output_norm.weight"] = np.ones(n_embd, dtype=np.float32)
+    output = matrix(n_vocab, n_embd) * 4.0
+    # Only whole words and punctuation get output weight, so greedy text reads as words: never
+    # a control token (an EOS would end generation at once), a stray non-UTF-8 byte, or a
+    # word fragment.
+    speakable = {WORD_START + word for word in _WORDS} | set(_PUNCTUATION)
+    output[[token not in speakable for token in tokens]] = 0.0
+    tensors["output.weight"] = output
+
+    qtype = gguf.GGMLQuantizationType[file_type]
+    for tensor_name, data in tensors.items():
+        if data.ndim == 1 or file_type == "F32":
+            writer.add_tensor(tensor_name, data)
+        elif file_type == "F16":
+            writer.add_tensor(tensor_name, data.astype(np.float16))
+        else:
+            writer.add_tensor(tensor_name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def tiny_model_parameter_count(*, n_layers: int = 1, n_embd: int = 32) -> int:
+    """The number of weights ``write_tiny_model`` writes for these sizes."""
+    n_vocab = len(build_vocab()[0])
+    n_head_kv = max(1, n_embd // 8 // 2)
+    kv = n_head_kv * 8
+    n_ff = n_embd * 2
+    per_layer = n_embd * 2 + n_embd * n_embd * 2 + kv * n_embd * 2 + n_ff * n_embd * 3
+    return n_vocab * n_embd * 2 + n_embd + n_layers * per_layer
+
+
+def _add_metadata(writer: Any, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        writer.add_bool(key, value)
+    elif isinstance(value, int):
+        (writer.add_uint32 if value >= 0 else writer.add_int32)(key, value)
+    elif isinstance(value, float):
+        writer.add_float32(key, value)
+    elif isinstance(value, str):
+        writer.add_string(key, value)
+    elif isinstance(value, (list, tuple)):
+        writer.add_array(key, list(value))
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} metadata for {key!r}")
