@@ -34,6 +34,7 @@ bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/decode_speed.py
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/engine_isolation.py
 	$(BIN)/python benchmarks/server_speed.py
 	$(BIN)/python benchmarks/concurrency.py
 

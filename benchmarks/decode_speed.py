@@ -1,4 +1,5 @@
-"""Single-stream decode speed: ``hearth run`` against llama-cpp-python's own ``Llama``.
+"""Single-stream decode and prompt-processing speed: ``hearth run`` against llama-cpp-python's
+own ``Llama`` on the same engine build.
 
 Both sides get the same GGUF, thread count, chat prompt, greedy sampling (temperature 0, with
 hearth's default repeat penalty passed to the peer too, so both generate the same text) and
@@ -8,6 +9,10 @@ alternating between rounds so that drift and a busy machine hit both alike.
 Both rates are the same quantity, hearth's ``eval rate``: generated tokens divided by the time
 from the first sampled token to the end of generation (pure decode, no prompt processing, no
 model load).
+
+Then ``--pp-rounds`` rounds of prompt processing: a long prompt (``--pp-words`` words of the
+chapter hearth ships for ``hearth quality``) and one new token, hearth's ``prompt eval rate``
+against the peer's own count (``llama_perf_context``: prompt tokens over prompt-eval time).
 
     .venv/bin/python benchmarks/decode_speed.py [--rounds 5] [--threads N] [--json]
         [--model-file PATH | --home DIR]
@@ -37,8 +42,8 @@ HEARTH_SAMPLING = {"repeat_penalty": 1.1, "top_k": 40, "top_p": 0.9, "min_p": 0.
 BUSY_SHARE = 0.10
 PEER_CONTEXT = 4096  # hearth's default num_ctx (HEARTH_CONTEXT_LENGTH)
 
-TIMING_LINE = re.compile(r"^(eval count|eval duration|eval rate|load duration|prompt eval count):\s+"
-                         r"([0-9.]+)", re.MULTILINE)
+TIMING_LINE = re.compile(r"^(eval count|eval duration|eval rate|load duration|prompt eval count|"
+                         r"prompt eval duration|prompt eval rate):\s+([0-9.]+)", re.MULTILINE)
 
 
 def run_hearth(home: Path, model: str, prompt: str, threads: int, num_predict: int) -> dict:
@@ -65,6 +70,7 @@ def run_hearth(home: Path, model: str, prompt: str, threads: int, num_predict: i
         "duration_s": float(found["eval duration"]),
         "load_s": float(found["load duration"]),
         "prompt_tokens": int(found["prompt eval count"]),
+        "prompt_rate": float(found.get("prompt eval rate", 0.0)),
         "wall_s": wall,
         "other_load": load.share,
         "text": stdout.strip(),
@@ -97,6 +103,10 @@ def peer_worker(model_path: str, prompt: str, threads: int, num_predict: int) ->
             finish = choice["finish_reason"]
             last = now
     text = "".join(pieces)
+    import llama_cpp
+
+    perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
+    prompt_rate = perf.n_p_eval / (perf.t_p_eval_ms / 1000) if perf.t_p_eval_ms > 0 else 0.0
     if finish == "length":
         count = num_predict  # llama-cpp-python stops exactly at max_tokens
     else:
@@ -109,6 +119,8 @@ def peer_worker(model_path: str, prompt: str, threads: int, num_predict: int) ->
         "count": count,
         "duration_s": duration,
         "load_s": load_s,
+        "prompt_tokens": perf.n_p_eval,
+        "prompt_rate": prompt_rate,
         "finish": finish,
         "text": text.strip(),
     }
@@ -131,16 +143,44 @@ def run_peer(model_path: Path, prompt: str, threads: int, num_predict: int) -> d
 
 
 def run_round(args: argparse.Namespace, home: Path, model: str, model_path: Path,
-              hearth_first: bool) -> dict[str, dict]:
+              hearth_first: bool, prompt: str, num_predict: int) -> dict[str, dict]:
     runs = {}
     for side in ("hearth", "peer") if hearth_first else ("peer", "hearth"):
         if args.max_wait > 0:
             wait_for_idle(args.max_wait)
         if side == "hearth":
-            runs[side] = run_hearth(home, model, args.prompt, args.threads, args.num_predict)
+            runs[side] = run_hearth(home, model, prompt, args.threads, num_predict)
         else:
-            runs[side] = run_peer(model_path, args.prompt, args.threads, args.num_predict)
+            runs[side] = run_peer(model_path, prompt, args.threads, num_predict)
     return runs
+
+
+def measure(args: argparse.Namespace, home: Path, model: str, model_path: Path, prompt: str,
+            num_predict: int, rounds: int, rate: str) -> list[dict]:
+    """``rounds`` interleaved rounds; ``rate`` is the figure compared ("rate" or "prompt_rate")."""
+    rows = []
+    for index in range(rounds):
+        hearth_first = index % 2 == 0
+        for attempt in range(args.retries + 1):
+            runs = run_round(args, home, model, model_path, hearth_first, prompt, num_predict)
+            busy = max(runs["hearth"]["other_load"], runs["peer"]["other_load"]) > BUSY_SHARE
+            if not busy:
+                break
+            print(f"round {index + 1}: other processes were busy, "
+                  f"{'retrying' if attempt < args.retries else 'keeping it'}", file=sys.stderr)
+        ratio = runs["hearth"][rate] / runs["peer"][rate] if runs["peer"][rate] else 0.0
+        rows.append({"round": index + 1, "first": "hearth" if hearth_first else "peer",
+                     "attempts": attempt + 1, "hearth": runs["hearth"], "peer": runs["peer"],
+                     "ratio": ratio})
+        print(f"round {index + 1} ({rate}): hearth {runs['hearth'][rate]:.2f} tok/s, "
+              f"peer {runs['peer'][rate]:.2f} tok/s", file=sys.stderr)
+    return rows
+
+
+def long_prompt(words: int) -> str:
+    from hearth.engine.perplexity import default_text
+
+    return "Summarize this text:\n\n" + " ".join(default_text().split()[:words])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -155,6 +195,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="before each run, wait up to this long for idle CPUs (0: never wait)")
     parser.add_argument("--retries", type=int, default=2,
                         help="times to rerun a round during which other processes were busy")
+    parser.add_argument("--pp-rounds", type=int, default=5,
+                        help="rounds of prompt processing on a long prompt (0: skip)")
+    parser.add_argument("--pp-words", type=int, default=400, help="words in that prompt")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -184,6 +227,19 @@ def report(results: dict) -> None:
               "their figures are unreliable")
     print(f"median load: hearth {m['hearth_load_s']:.3f}s, peer {m['peer_load_s']:.3f}s; "
           f"median wall per process: hearth {m['hearth_wall_s']:.2f}s, peer {m['peer_wall_s']:.2f}s")
+    pp = results["prompt_processing"]
+    if pp["median"]:
+        print(f"\nprompt processing, {pp['words']} words of text (one new token), "
+              f"{len(pp['per_round'])} rounds interleaved")
+        print(f"{'round':>5}  {'first':<6}  {'hearth tok/s':>12}  {'llama-cpp-python tok/s':>22}  "
+              f"{'ratio':>6}  {'prompt tokens h/p':>17}")
+        for row in pp["per_round"]:
+            h, p = row["hearth"], row["peer"]
+            print(f"{row['round']:>5}  {row['first']:<6}  {h['prompt_rate']:>12.2f}  "
+                  f"{p['prompt_rate']:>22.2f}  {row['ratio']:>6.3f}  "
+                  f"{h['prompt_tokens']:>8}/{p['prompt_tokens']:<8}")
+        pm = pp["median"]
+        print(f"{'median':>5}  {'':<6}  {pm['hearth']:>12.2f}  {pm['peer']:>22.2f}  {pm['ratio']:>6.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,22 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with BenchHome(args.home) as home:
         model, model_path = home.ensure_model(args.model_file)
-        rows = []
-        for index in range(args.rounds):
-            hearth_first = index % 2 == 0
-            for attempt in range(args.retries + 1):
-                runs = run_round(args, home.path, model, model_path, hearth_first)
-                busy = max(runs["hearth"]["other_load"], runs["peer"]["other_load"]) > BUSY_SHARE
-                if not busy:
-                    break
-                print(f"round {index + 1}: other processes were busy, "
-                      f"{'retrying' if attempt < args.retries else 'keeping it'}", file=sys.stderr)
-            ratio = runs["hearth"]["rate"] / runs["peer"]["rate"] if runs["peer"]["rate"] else 0.0
-            rows.append({"round": index + 1, "first": "hearth" if hearth_first else "peer",
-                         "attempts": attempt + 1, "hearth": runs["hearth"], "peer": runs["peer"],
-                         "ratio": ratio})
-            print(f"round {index + 1}: hearth {runs['hearth']['rate']:.2f} tok/s, "
-                  f"peer {runs['peer']['rate']:.2f} tok/s", file=sys.stderr)
+        rows = measure(args, home.path, model, model_path, args.prompt, args.num_predict,
+                       args.rounds, "rate")
+        pp_prompt = long_prompt(args.pp_words)
+        pp_rows = measure(args, home.path, model, model_path, pp_prompt, 1, args.pp_rounds,
+                          "prompt_rate")
 
     def col(side: str, key: str) -> list[float]:
         return [row[side][key] for row in rows]
@@ -232,6 +277,17 @@ def main(argv: list[str] | None = None) -> int:
             "peer_load_s": median(col("peer", "load_s")),
             "hearth_wall_s": median(col("hearth", "wall_s")),
             "peer_wall_s": median(col("peer", "wall_s")),
+        },
+        "prompt_processing": {
+            "words": args.pp_words,
+            "per_round": pp_rows,
+            "median": {
+                "hearth": median([row["hearth"]["prompt_rate"] for row in pp_rows]),
+                "peer": median([row["peer"]["prompt_rate"] for row in pp_rows]),
+                "ratio": median([row["ratio"] for row in pp_rows]),
+                "hearth_tokens": median([row["hearth"]["prompt_tokens"] for row in pp_rows]),
+                "peer_tokens": median([row["peer"]["prompt_tokens"] for row in pp_rows]),
+            } if pp_rows else None,
         },
     }
     if args.json:
