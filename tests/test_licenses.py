@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hearth.catalog.license_terms import COMMERCIAL_VALUES, all_licenses
 from hearth.errors import LicenseBlocked, LicenseNotAccepted, LicensePolicyError
 from hearth.licenses import (
     acceptance_prompt,
@@ -23,7 +24,6 @@ from hearth.licenses import (
     lookup,
     resolve_license,
 )
-from hearth.licenses.knowledge import COMMERCIAL_VALUES, all_licenses
 from hearth.licenses.resolve import recognise_text
 from hearth.runtime import Runtime
 from hearth.store import ModelStore
@@ -50,7 +50,7 @@ def test_every_license_entry_is_complete() -> None:
 
 
 def test_no_two_licenses_share_a_spelling() -> None:
-    from hearth.licenses.knowledge import alias_key
+    from hearth.catalog.license_terms import alias_key
 
     seen: dict[str, str] = {}
     for terms in all_licenses():

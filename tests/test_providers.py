@@ -20,7 +20,7 @@ from hearth.errors import (
     ProviderTimeout,
     RemoteDisabled,
 )
-from hearth.providers.registry import load_providers, resolve
+from hearth.providers.directory import load_providers, resolve
 from hearth.providers.remote import RemoteModels
 from hearth.providers.transport import redact, retry_after_seconds
 from hearth.providers.weights import facts_for

@@ -93,3 +93,33 @@ def test_second_chat_turn_reuses_the_cache_and_matches_a_cold_run(start_server):
         cold = chat(second_turn)
         assert cold["prompt_cache_count"] == 0
         assert warm["message"]["content"] == cold["message"]["content"]
+
+
+def test_a_killed_embedding_runner_leaves_the_server_up(start_server, tmp_path):
+    """Embeddings run in a runner process too (engine/factory.py), so a native crash while
+    embedding fails that request, not the server; the next embed loads the model again."""
+    from tests.tinymodel import write_tiny_embedding_model
+
+    server = start_server()
+    embedder = write_tiny_embedding_model(tmp_path / "embed.gguf")
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        created = client.post("/api/create", json={"model": "embed", "modelfile": f"FROM {embedder}\n",
+                                                   "stream": False})
+        assert created.status_code == 200, created.text
+        first = client.post("/api/embed", json={"model": "embed", "input": ["the sky is blue"]})
+        assert first.status_code == 200, first.text
+        runner = ps(client)["embed:latest"]["runner_pid"]
+        assert runner is not None and runner != server.process.pid
+        os.kill(runner, signal.SIGSEGV)
+        deadline = time.monotonic() + 30
+        while ps(client).get("embed:latest", {}).get("runner_pid") == runner and time.monotonic() < deadline:
+            # The dead runner is noticed at once; the scheduler drops it on the next request.
+            if client.post("/api/embed", json={"model": "embed", "input": "x"}).status_code == 200:
+                break
+            time.sleep(0.1)
+        assert server.process.poll() is None
+        assert client.get("/api/version").status_code == 200
+        again = client.post("/api/embed", json={"model": "embed", "input": ["the sky is blue"]})
+        assert again.status_code == 200, again.text
+        assert again.json()["embeddings"][0] == first.json()["embeddings"][0]
+        assert ps(client)["embed:latest"]["runner_pid"] != runner

@@ -11,7 +11,7 @@ import pytest
 from hearth.api.types import GenerateRequest, Options
 from hearth.errors import InvalidRequest, ServerBusy
 from hearth.runtime import Runtime
-from hearth.scheduler import FairSemaphore, Slot, choose_evictions
+from hearth.scheduler import FairSemaphore, ResidentModel, choose_evictions
 from tests.tinymodel import write_tiny_model
 
 
@@ -102,8 +102,8 @@ def test_fair_lock_serves_in_arrival_order():
 
 
 def test_eviction_frees_least_recently_used_idle_models_until_the_new_one_fits():
-    old = Slot(key="a", name="a", loaded=None, size=300, last_used=1.0)
-    recent = Slot(key="b", name="b", loaded=None, size=300, last_used=2.0)
+    old = ResidentModel(key="a", name="a", loaded=None, size=300, last_used=1.0)
+    recent = ResidentModel(key="b", name="b", loaded=None, size=300, last_used=2.0)
     assert choose_evictions(200, 1000, [old, recent], 2, 0) == []
     assert choose_evictions(1200, 1000, [recent, old], 2, 0) == [old]
     assert choose_evictions(1500, 1000, [recent, old], 2, 0) == [old, recent]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hearth.engine import templates
-from hearth.engine.templates import FALLBACK_CHAT_TEMPLATE, render_chat, validate_template
 from hearth.errors import TemplateError
+from hearth.prompt import templates
+from hearth.prompt.templates import FALLBACK_CHAT_TEMPLATE, render_chat, validate_template
 
 # SmolLM2-135M-Instruct's tokenizer.chat_template (ChatML with a default system prompt).
 SMOLLM2_TEMPLATE = (

@@ -6,7 +6,7 @@ The Python API mirrors the CLI: ``hearth.generate("smollm2", "The sky is")`` and
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from hearth.version import __version__
 
 __all__ = ["__version__", "chat", "generate"]
 

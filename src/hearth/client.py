@@ -19,7 +19,7 @@ from hearth.errors import HearthError, LicenseNotAccepted, ModelNotFound
 PROBE_TIMEOUT = 0.5
 
 
-class RemoteError(HearthError):
+class ServerReportedError(HearthError):
     """An error the server reported; keeps its status and message."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -98,8 +98,8 @@ class Client:
             license_info = parsed.get("license") if isinstance(parsed.get("license"), dict) else {}
             return LicenseNotAccepted(message, license_id=license_info.get("id"))
         if status == 404 and isinstance(body, dict) and "model" in body:
-            return ModelNotFound(body["model"]) if "not found" in message else RemoteError(status, message)
-        return RemoteError(status, message)
+            return ModelNotFound(body["model"]) if "not found" in message else ServerReportedError(status, message)
+        return ServerReportedError(status, message)
 
     def _stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
         connection = self._connection()
@@ -116,7 +116,7 @@ class Client:
                     continue
                 item = json.loads(line)
                 if "error" in item:
-                    raise RemoteError(500, item["error"])
+                    raise ServerReportedError(500, item["error"])
                 yield item
         finally:
             # Closing mid-stream (Ctrl+C) tells the server to stop generating.

@@ -81,10 +81,6 @@ def home() -> Path:
     return Path(os.path.expanduser(_raw("HEARTH_HOME"))).resolve()
 
 
-def models_dir() -> Path:
-    return home() / "models"
-
-
 def host() -> str:
     """``host:port`` with scheme stripped; a bare port or host gets the default for the other."""
     text = _raw("HEARTH_HOST").strip()

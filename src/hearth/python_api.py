@@ -1,7 +1,7 @@
 """``hearth.generate`` and ``hearth.chat``: the Python API, same types as the server.
 
 Catalog models are pulled on first use, like ``hearth run``. One runtime is kept per process
-so that repeated calls reuse the loaded model.
+so that repeated calls reuse the loaded model; calls from several threads run concurrently.
 """
 
 from __future__ import annotations
@@ -26,11 +26,16 @@ _lock = threading.Lock()
 
 def _get_runtime() -> Runtime:
     global _runtime
-    if _runtime is None:
-        # Models run in a runner child process: a crash in llama.cpp raises EngineError here
-        # instead of killing the caller's program.
-        _runtime = Runtime(isolated=True)
-    return _runtime
+    with _lock:
+        if _runtime is None:
+            # Models run in a runner child process: a crash in llama.cpp raises EngineError here
+            # instead of killing the caller's program. Requests decode together up to
+            # HEARTH_NUM_PARALLEL, as in the server, so a stream left half-read does not block
+            # the next call.
+            from hearth import config
+
+            _runtime = Runtime(isolated=True, num_parallel=config.num_parallel())
+        return _runtime
 
 
 def _options(options: Options | dict[str, Any] | None, extra: dict[str, Any]) -> Options:
@@ -49,11 +54,6 @@ def _collect(chunks: Iterator[Any], field: str) -> Any:
     if field == "response":
         return last.model_copy(update={"response": "".join(parts)})
     return last.model_copy(update={"message": Message(role="assistant", content="".join(parts))})
-
-
-def _locked_stream(chunks: Iterator[Any]) -> Iterator[Any]:
-    with _lock:
-        yield from chunks
 
 
 def generate(
@@ -75,9 +75,9 @@ def generate(
     runtime = _get_runtime()
     request = GenerateRequest(model=model, prompt=prompt, system=system, format=format, raw=raw,
                               options=_options(options, option_values), stream=stream)
-    with _lock:
+    with _lock:  # two threads asking for a missing model pull it once
         runtime.ensure_model(model)
-    chunks = _locked_stream(runtime.generate(request))
+    chunks = runtime.generate(request)
     return chunks if stream else _collect(chunks, "response")
 
 
@@ -102,5 +102,5 @@ def chat(
                           options=_options(options, option_values), stream=stream)
     with _lock:
         runtime.ensure_model(model)
-    chunks = _locked_stream(runtime.chat(request))
+    chunks = runtime.chat(request)
     return chunks if stream else _collect(chunks, "message")

@@ -58,7 +58,9 @@ class FairSemaphore:
 
 
 @dataclass
-class Slot:
+class ResidentModel:
+    """A model loaded in memory (not to be confused with a sequence slot of the decoder)."""
+
     key: Any
     name: str
     loaded: Any
@@ -78,10 +80,10 @@ def memory_available() -> int:
     return ram_available()
 
 
-def choose_evictions(estimate: int, available: int, idle: list[Slot], loaded_count: int,
-                     max_loaded: int) -> list[Slot]:
+def choose_evictions(estimate: int, available: int, idle: list[ResidentModel], loaded_count: int,
+                     max_loaded: int) -> list[ResidentModel]:
     """Idle slots to unload, least recently used first, so the new model fits."""
-    chosen: list[Slot] = []
+    chosen: list[ResidentModel] = []
     for slot in sorted(idle, key=lambda s: s.last_used):
         too_many = max_loaded > 0 and loaded_count - len(chosen) >= max_loaded
         too_big = available > 0 and estimate > available + sum(s.size for s in chosen)
@@ -94,7 +96,7 @@ def choose_evictions(estimate: int, available: int, idle: list[Slot], loaded_cou
 class Scheduler:
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._slots: dict[Any, Slot] = {}
+        self._slots: dict[Any, ResidentModel] = {}
         self._load_lock = threading.Lock()
         self._waiting = 0
         self._reaper: threading.Thread | None = None
@@ -135,7 +137,7 @@ class Scheduler:
             if unload_now:
                 self._unload_if_idle(slot)
 
-    def _slot_for(self, key: Any, name: str, estimate: int, load: Callable[[], Any]) -> tuple[Slot, int]:
+    def _slot_for(self, key: Any, name: str, estimate: int, load: Callable[[], Any]) -> tuple[ResidentModel, int]:
         with self._cond:
             slot = self._slots.get(key)
             if slot is not None and self._usable(slot):
@@ -157,14 +159,14 @@ class Scheduler:
             loaded = load()
             # The loaded object's own figure leaves out one-time imports, as Ollama's does.
             load_ns = getattr(loaded, "load_ns", None) or time.perf_counter_ns() - started
-            slot = Slot(key=key, name=name, loaded=loaded, size=estimate,
+            slot = ResidentModel(key=key, name=name, loaded=loaded, size=estimate,
                         lock=FairSemaphore(getattr(loaded, "n_parallel", 1)),
                         keep_alive=config.keep_alive_seconds())
             with self._cond:
                 self._slots[key] = slot
             return slot, load_ns
 
-    def _usable(self, slot: Slot) -> bool:
+    def _usable(self, slot: ResidentModel) -> bool:
         """A slot whose engine died (its runner crashed) is dropped here; the caller then
         loads the model again. Called with ``_cond`` held."""
         if getattr(slot.loaded, "alive", True):
@@ -176,14 +178,14 @@ class Scheduler:
 
     # -- unloading -----------------------------------------------------------------------
 
-    def _unload_if_idle(self, slot: Slot) -> None:
+    def _unload_if_idle(self, slot: ResidentModel) -> None:
         with self._cond:
             if slot.in_use or slot.lock.waiting or self._slots.get(slot.key) is not slot:
                 return
             del self._slots[slot.key]
         slot.loaded.close()
 
-    def stop(self, match: Callable[[Slot], bool]) -> int:
+    def stop(self, match: Callable[[ResidentModel], bool]) -> int:
         """Unload matching models now, or after their current requests. Returns how many."""
         with self._cond:
             targets = [s for s in self._slots.values() if match(s)]
@@ -220,7 +222,7 @@ class Scheduler:
 
     # -- reporting -----------------------------------------------------------------------
 
-    def slots(self) -> list[Slot]:
+    def slots(self) -> list[ResidentModel]:
         with self._cond:
             return list(self._slots.values())
 

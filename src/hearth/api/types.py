@@ -44,10 +44,6 @@ class Options(WireModel):
     stop: list[str] | None = None
     num_keep: int | None = None
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return list(cls.model_fields)
-
     def merged_over(self, base: Options | None) -> Options:
         """These options, falling back to ``base`` for what is unset."""
         if base is None:
@@ -57,7 +53,6 @@ class Options(WireModel):
         return Options(**data)
 
 
-LOAD_OPTIONS = frozenset({"num_ctx", "num_batch", "num_thread", "num_gpu", "use_mmap"})
 
 
 class ToolCallFunction(WireModel):

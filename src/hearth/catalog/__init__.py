@@ -1,6 +1,5 @@
 """The curated model catalog (data in ``models.toml``) and lookups into it."""
 
-from hearth.catalog.closed import closed_model_error
 from hearth.catalog.entries import CatalogTag, catalog_entry, find_tag, iter_entries, load_catalog
 
-__all__ = ["CatalogTag", "catalog_entry", "closed_model_error", "find_tag", "iter_entries", "load_catalog"]
+__all__ = ["CatalogTag", "catalog_entry", "find_tag", "iter_entries", "load_catalog"]

@@ -1,4 +1,5 @@
-"""``search_catalog``: the catalog entries a query matches, as JSON-ready dicts.
+"""``match_catalog``: the catalog entries a query matches, as JSON-ready dicts (the runtime's
+``search_catalog`` adds how to reach closed models through a provider).
 
 Every word of the query must appear (case-insensitively) in the entry's name, family,
 publisher, description, weights ("open"/"closed") or license (its id or full name, for every
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hearth.catalog.closed import provider_hint
 from hearth.catalog.entries import CatalogTag, entry_tags, iter_entries
 
 
 def _license_words(license_id: str) -> str:
-    from hearth.licenses.knowledge import lookup
+    from hearth.catalog.license_terms import lookup
 
     terms = lookup(license_id)
     return f"{license_id} {terms.name}" if terms else license_id
@@ -56,7 +56,7 @@ def entry_dict(model: str, entry: dict[str, Any]) -> dict[str, Any]:
         "weights": weights,
         "context_length": int(entry.get("context_length", 0)),
         "tags": tag_dicts,
-        "provider_hint": provider_hint(entry) if weights == "closed" else "",
+        "provider_hint": "",  # filled in by runtime.catalog_facts (a provider question)
         "providers": list(entry.get("providers", [])),
     }
 
@@ -68,7 +68,7 @@ def _haystack(item: dict[str, Any]) -> str:
     return " ".join(parts).lower()
 
 
-def search_catalog(query: str) -> list[dict[str, Any]]:
+def match_catalog(query: str) -> list[dict[str, Any]]:
     words = query.lower().split()
     wanted = query.strip().lower()
     found = []

@@ -26,7 +26,7 @@ def print_providers() -> None:
     from hearth import config
     from hearth.cli.output import print_columns
     from hearth.errors import HearthError
-    from hearth.providers.registry import load_providers
+    from hearth.providers.directory import load_providers
 
     print(f"\nRemote providers (presets and {config.providers_file()}):")
     try:

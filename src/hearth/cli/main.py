@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hearth import __version__
 from hearth.cli import app as app_cmd
 from hearth.cli import (
     compare,
@@ -27,6 +26,7 @@ from hearth.cli import interop as interop_cmd
 from hearth.cli import license as license_cmd
 from hearth.cli import push as push_cmd
 from hearth.cli import search as search_cmd
+from hearth.version import __version__
 
 # The order `hearth --help` lists them in: using models, getting them, making them, serving.
 COMMAND_MODULES = [

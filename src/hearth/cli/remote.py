@@ -14,7 +14,7 @@ def remote_target(model: str) -> Any:
     """The provider and id when ``model`` is PROVIDER/MODEL, else None (no network)."""
     if "/" not in model:
         return None
-    from hearth.providers.registry import resolve
+    from hearth.providers.directory import resolve
 
     return resolve(model)
 

@@ -91,8 +91,8 @@ def _print_hub(console: Any, hub: Any, query: str) -> None:
 def handle(args: argparse.Namespace) -> int:
     import json
 
-    from hearth.catalog.search import search_catalog
     from hearth.cli.output import stdout_console
+    from hearth.runtime.catalog_facts import search_catalog
 
     query = " ".join(args.query).strip()
     found = search_catalog(query)

@@ -21,7 +21,7 @@ FLAGS_OF_NOTE = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512
 
 
 def hearth_facts() -> dict[str, Any]:
-    from hearth import __version__
+    from hearth.version import __version__
 
     return {"version": __version__, "python": platform.python_version(),
             "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -123,21 +123,32 @@ def home_facts() -> dict[str, Any]:
 
 
 def server_facts() -> dict[str, Any]:
+    """Whether a hearth server answers at HEARTH_HOST (one GET /api/version, with the API key
+    when one is set), spoken with ``http.client`` directly: the doctor sits beside the runtime,
+    below the CLI's client."""
     import http.client
     import json
 
     from hearth import config
-    from hearth.client import Client
     from hearth.errors import HearthError
 
     try:
         address = config.host()
-        client = Client(address, timeout=1.0)
-        status, body = client._request("GET", "/api/version")
+        host, _, port = address.rpartition(":")
+        connection = http.client.HTTPConnection(host.strip("[]") or "127.0.0.1", int(port), timeout=1.0)
+        headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
     except HearthError as exc:
         return {"address": None, "running": False, "error": exc.message}
-    except (OSError, ValueError, http.client.HTTPException):
+    except ValueError:
+        return {"address": None, "running": False, "error": "HEARTH_HOST is not HOST:PORT"}
+    try:
+        connection.request("GET", "/api/version", headers=headers)
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+    except (OSError, http.client.HTTPException):
         return {"address": address, "running": False}
+    finally:
+        connection.close()
     try:
         version = json.loads(body).get("version")
     except (ValueError, AttributeError):

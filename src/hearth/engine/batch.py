@@ -46,26 +46,6 @@ class Event:
     error: str | None = None
 
 
-def event_to_wire(event: Event) -> dict[str, Any]:
-    """An event as a small JSON-ready dict: defaults are left out (runner pipe traffic)."""
-    wire: dict[str, Any] = {"request_id": event.request_id}
-    if event.text:
-        wire["text"] = event.text
-    if event.done:
-        wire["done"] = True
-        wire["reason"] = event.reason
-        if event.stats is not None:
-            wire["stats"] = vars(event.stats).copy()
-        if event.error is not None:
-            wire["error"] = event.error
-    return wire
-
-
-def event_from_wire(wire: dict[str, Any]) -> Event:
-    stats = wire.pop("stats", None)
-    return Event(**wire, stats=GenerationStats(**stats) if stats else None)
-
-
 @dataclass
 class Job:
     request_id: int

@@ -15,7 +15,7 @@ from hearth.engine.settings import LoadSettings
 from hearth.errors import ContextOverflow, EngineError
 
 
-class EmbeddingEngine:
+class LlamaEmbeddingEngine:
     def __init__(self, llm: Any, settings: LoadSettings, load_ns: int) -> None:
         self._llm = llm
         self.settings = settings
@@ -25,7 +25,7 @@ class EmbeddingEngine:
         self.alive = True
 
     @classmethod
-    def load(cls, path: Path, settings: LoadSettings, pooling_type: int | None = None) -> EmbeddingEngine:
+    def load(cls, path: Path, settings: LoadSettings, pooling_type: int | None = None) -> LlamaEmbeddingEngine:
         from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
         started = time.perf_counter_ns()

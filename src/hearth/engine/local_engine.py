@@ -1,7 +1,8 @@
 """The batching engine in this process: a ``BatchDecoder`` on its own thread.
 
-``hearth run`` and the Python API use this; the server puts the same decoder in a runner
-child process instead (``runner_client.py``) so a crash costs one model, not the server.
+``hearth run`` uses this (inside the CLI's forked crash guard); the server and the Python API
+put the same decoder in a runner child process instead (``runner_client.py``), so a crash costs
+one model, not the caller.
 """
 
 from __future__ import annotations
@@ -16,17 +17,9 @@ from hearth.engine.batch import BatchDecoder, Event, Job
 from hearth.engine.chunks import EngineChunk, chunk_from_event
 from hearth.engine.outbox import EventOutbox
 from hearth.engine.settings import LoadSettings, SamplingSettings
-from hearth.errors import ContextOverflow
+from hearth.prompt.context import check_fits
 
 POLL_SECONDS = 0.05
-
-
-def check_fits(tokens: list[int], context: int) -> None:
-    if len(tokens) >= context:
-        raise ContextOverflow(
-            f"the prompt is {len(tokens)} tokens but the context window (num_ctx) holds {context}; "
-            "shorten the prompt or raise num_ctx"
-        )
 
 
 def stream_events(events: queue.Queue[Event], cancel: Callable[[], None],

@@ -1,15 +1,13 @@
 """A model runner: one child process per loaded model, holding its llama.cpp context.
 
-Started by ``runner_client.RunnerEngine`` as ``python -m hearth.engine.runner``. It speaks
-JSON lines: commands on stdin, events on a private copy of stdout (fd 1 itself is pointed at
-stderr, so nothing llama.cpp prints can corrupt the protocol). If the server dies, stdin
-closes and the runner exits; if the runner dies, the server fails its requests and loads the
-model again on the next one.
+Started by ``runner_process.RunnerProcess`` as ``python -m hearth.engine.runner``. It speaks the
+JSON lines of ``runner_protocol.py``: commands on stdin, replies on a private copy of stdout (fd
+1 itself is pointed at stderr, so nothing llama.cpp prints can corrupt the protocol). If the
+parent dies, stdin closes and the runner exits; if the runner dies, the parent fails its requests
+and loads the model again on the next one.
 
-Commands: ``{"op": "load", "path", "settings", "n_parallel"}`` (first), ``{"op": "generate",
-"id", "tokens", "sampling", "grammar"}``, ``{"op": "cancel", "id"}``, ``{"op": "close"}``.
-Events: ``{"op": "loaded", "load_ns", "context"}``, ``{"op": "events", "events": [Event, ...]}``
-(everything one decode step produced, in one line: see ``outbox.py``), ``{"op": "error", "message"}``.
+A generation runner batches requests in a ``BatchDecoder`` on its own thread; an embedding runner
+answers one ``embed`` at a time on the command loop.
 """
 
 from __future__ import annotations
@@ -29,6 +27,67 @@ def open_protocol_channel() -> TextIO:
     return channel
 
 
+class GenerationRunner:
+    def __init__(self, command: dict[str, Any], send: Any) -> None:
+        from hearth.engine.batch import BatchDecoder
+        from hearth.engine.outbox import EventOutbox
+        from hearth.engine.runner_protocol import event_to_wire, settings_from_wire
+
+        self.outbox = EventOutbox(lambda events: send({"op": "events",
+                                                       "events": [event_to_wire(e) for e in events]}))
+        self.decoder = BatchDecoder(Path(command["path"]), settings_from_wire(command["settings"]),
+                                    int(command["n_parallel"]))
+        self.decoder.after_step = self.outbox.step_finished
+        self.loop = threading.Thread(target=self.decoder.run, name="hearth-decoder", daemon=True)
+        self.loop.start()
+        send({"op": "loaded", "load_ns": self.decoder.load_ns, "context": self.decoder.slot_context})
+
+    def handle(self, op: str, command: dict[str, Any]) -> None:
+        from hearth.engine.batch import Event, Job
+        from hearth.engine.grammar import compile_grammar
+        from hearth.engine.runner_protocol import sampling_from_wire
+        from hearth.errors import HearthError
+
+        if op == "generate":
+            job = Job(int(command["id"]), list(command["tokens"]), sampling_from_wire(command["sampling"]),
+                      compile_grammar(command.get("grammar")), self.outbox.add)
+            try:
+                self.decoder.submit(job)
+            except HearthError as exc:
+                self.outbox.add(Event(job.request_id, done=True, reason="error", error=exc.message))
+                self.outbox.step_finished()
+        elif op == "cancel":
+            self.decoder.cancel(int(command["id"]))
+            self.outbox.step_finished()  # a job cancelled while it waited has no step to flush it
+
+    def close(self) -> None:
+        self.decoder.close()
+        self.loop.join(timeout=30)
+        self.outbox.step_finished(idle=True)
+
+
+class EmbeddingRunner:
+    def __init__(self, command: dict[str, Any], send: Any) -> None:
+        from hearth.engine.embedding import LlamaEmbeddingEngine
+        from hearth.engine.runner_protocol import settings_from_wire
+
+        self.send = send
+        self.engine = LlamaEmbeddingEngine.load(Path(command["path"]), settings_from_wire(command["settings"]),
+                                                pooling_type=command.get("pooling_type"))
+        send({"op": "loaded", "load_ns": self.engine.load_ns, "context": self.engine.context_length})
+
+    def handle(self, op: str, command: dict[str, Any]) -> None:
+        if op == "embed":
+            vectors, count = self.engine.embed(list(command["texts"]), truncate=bool(command["truncate"]))
+            self.send({"op": "embedded", "id": command["id"], "vectors": vectors, "count": count})
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+RUNNER_KINDS = {"generate": GenerationRunner, "embedding": EmbeddingRunner}
+
+
 def main() -> int:
     channel = open_protocol_channel()
     lock = threading.Lock()
@@ -38,17 +97,9 @@ def main() -> int:
         with lock:
             channel.write(line + "\n")
 
-    from hearth.engine.batch import BatchDecoder, Event, Job, event_to_wire
-    from hearth.engine.grammar import compile_grammar
-    from hearth.engine.outbox import EventOutbox
-    from hearth.engine.settings import LoadSettings, SamplingSettings
     from hearth.errors import HearthError
 
-    decoder: BatchDecoder | None = None
-    loop: threading.Thread | None = None
-    outbox = EventOutbox(lambda events: send({"op": "events", "events": [event_to_wire(e) for e in events]}))
-    emit = outbox.add
-
+    runner: GenerationRunner | EmbeddingRunner | None = None
     for line in sys.stdin:
         try:
             command = json.loads(line)
@@ -56,39 +107,19 @@ def main() -> int:
             continue
         op = command.get("op")
         try:
-            if op == "load":
-                settings = dict(command["settings"])
-                settings["adapters"] = tuple((str(p), float(s)) for p, s in settings.get("adapters", ()))
-                decoder = BatchDecoder(Path(command["path"]), LoadSettings(**settings),
-                                       int(command["n_parallel"]))
-                decoder.after_step = outbox.step_finished
-                loop = threading.Thread(target=decoder.run, name="hearth-decoder", daemon=True)
-                loop.start()
-                send({"op": "loaded", "load_ns": decoder.load_ns, "context": decoder.slot_context})
-            elif op == "generate" and decoder is not None:
-                sampling = dict(command["sampling"])
-                sampling["stop"] = tuple(sampling.get("stop") or ())
-                job = Job(int(command["id"]), list(command["tokens"]), SamplingSettings(**sampling),
-                          compile_grammar(command.get("grammar")), emit)
-                try:
-                    decoder.submit(job)
-                except HearthError as exc:
-                    emit(Event(job.request_id, done=True, reason="error", error=exc.message))
-                    outbox.step_finished()
-            elif op == "cancel" and decoder is not None:
-                decoder.cancel(int(command["id"]))
-                outbox.step_finished()  # a job cancelled while it waited has no step to flush it
+            if op == "load" and runner is None:
+                runner = RUNNER_KINDS[command.get("kind", "generate")](command, send)
             elif op == "close":
                 break
+            elif runner is not None and isinstance(op, str):
+                runner.handle(op, command)
         except HearthError as exc:
-            send({"op": "error", "id": command.get("id"), "message": exc.message})
+            send({"op": "error", "id": command.get("id"), "error": type(exc).__name__,
+                  "message": exc.message})
             if op == "load":
                 return 1
-    if decoder is not None:
-        decoder.close()
-    if loop is not None:
-        loop.join(timeout=30)
-    outbox.step_finished(idle=True)
+    if runner is not None:
+        runner.close()
     return 0
 
 

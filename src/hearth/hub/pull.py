@@ -102,10 +102,8 @@ def _hf_plan(store: ModelStore, reference) -> PullPlan:  # type: ignore[no-untyp
 
 
 def _is_registry_name(name: ModelName) -> bool:
-    try:
-        from hearth.hub.registry import is_registry_name
-    except ImportError:  # the registry source is optional in a trimmed install
-        return False
+    from hearth.hub.registry import is_registry_name
+
     return is_registry_name(name)
 
 
@@ -145,7 +143,7 @@ def run_plan(store: ModelStore, plan: PullPlan, progress: ProgressFn = no_progre
     check_disk(store, plan)  # before the first event: over HTTP it is still a real error status
     progress(ProgressResponse(status="pulling manifest"))
     if plan.downloads:
-        from hearth.licenses.knowledge import badge
+        from hearth.catalog.license_terms import badge
 
         # What the license allows, before any weight arrives (`hearth license` has the terms).
         progress(ProgressResponse(status=f"license: {badge(plan.license_id)}"))

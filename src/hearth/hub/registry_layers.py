@@ -47,8 +47,8 @@ def usable_layers(store: ModelStore, layers: list[Layer]) -> tuple[list[Layer], 
 
 
 def is_jinja_template(template: str) -> bool:
-    from hearth.engine.templates import validate_template
     from hearth.errors import TemplateError
+    from hearth.prompt.templates import validate_template
 
     try:
         validate_template(template)

@@ -102,7 +102,7 @@ def metadata_changes(model: StoredModel, gguf_template: str | None,
     not_carried: list[str] = []
     template = model.template
     if template is not None and template != gguf_template:
-        from hearth.engine.templates import validate_template
+        from hearth.prompt.templates import validate_template
 
         try:
             validate_template(template)

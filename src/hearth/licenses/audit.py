@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from hearth.licenses.knowledge import lookup
+from hearth.catalog.license_terms import lookup
 from hearth.licenses.policy import commercial_problem, current_policy
 from hearth.licenses.resolve import resolve_license
 

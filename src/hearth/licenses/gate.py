@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hearth.catalog.license_terms import lookup
 from hearth.errors import LicenseNotAccepted
-from hearth.licenses.knowledge import lookup
 from hearth.licenses.policy import check_policy
 
 

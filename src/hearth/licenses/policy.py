@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hearth import config
+from hearth.catalog.license_terms import alias_key, lookup
 from hearth.errors import LicenseBlocked, LicensePolicyError
-from hearth.licenses.knowledge import alias_key, lookup
 
 if sys.version_info >= (3, 11):
     import tomllib

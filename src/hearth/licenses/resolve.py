@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hearth.licenses.knowledge import UNINFORMATIVE, LicenseTerms, all_licenses, lookup
+from hearth.catalog.license_terms import UNINFORMATIVE, LicenseTerms, all_licenses, lookup
 
 if TYPE_CHECKING:
     from hearth.store import ModelStore, StoredModel

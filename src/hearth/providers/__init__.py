@@ -13,6 +13,12 @@ one. Data leaves the machine only for such a name, and never while HEARTH_OFFLIN
 
 from __future__ import annotations
 
-from hearth.providers.registry import Provider, RemoteTarget, find_provider, load_providers, resolve
+from hearth.providers.directory import (
+    Provider,
+    RemoteTarget,
+    find_provider,
+    load_providers,
+    resolve,
+)
 
 __all__ = ["Provider", "RemoteTarget", "find_provider", "load_providers", "resolve"]

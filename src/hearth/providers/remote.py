@@ -26,7 +26,13 @@ from hearth.api.types import (
 )
 from hearth.errors import InvalidRequest, ModelNotFound, ProviderError
 from hearth.providers import translate
-from hearth.providers.registry import Provider, RemoteTarget, find_provider, load_providers, resolve
+from hearth.providers.directory import (
+    Provider,
+    RemoteTarget,
+    find_provider,
+    load_providers,
+    resolve,
+)
 from hearth.providers.transport import IncompleteStream, Transport
 from hearth.providers.weights import facts_for
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from hearth.api.types import ChatRequest, Message, Options, ToolCall, ToolCallFunction
 from hearth.errors import InvalidRequest
-from hearth.providers.registry import Provider
+from hearth.providers.directory import Provider
 
 # Fields only hearth understands; a provider may refuse them, so the gateway drops them.
 HEARTH_ONLY_FIELDS = ("keep_alive", "options", "num_ctx", "top_k")

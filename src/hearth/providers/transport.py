@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from hearth import __version__, config
+from hearth import config
 from hearth.errors import (
     HearthError,
     InvalidRequest,
@@ -42,8 +42,9 @@ from hearth.errors import (
     ProviderTimeout,
     RemoteDisabled,
 )
+from hearth.providers.directory import Provider
 from hearth.providers.limits import provider_turn
-from hearth.providers.registry import Provider
+from hearth.version import __version__
 
 log = logging.getLogger("hearth.providers")
 

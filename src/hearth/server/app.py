@@ -12,13 +12,15 @@ from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from hearth import __version__, config
+from hearth import config
 from hearth.errors import HearthError
 from hearth.runtime import Runtime
 from hearth.server.bridge import StreamRegistry
+from hearth.server.error_shapes import ErrorShapes
 from hearth.server.guard import Guard
 from hearth.server.metrics import Metrics
 from hearth.server.responses import error_response, hearth_error_response
+from hearth.version import __version__
 
 log = logging.getLogger("hearth.server")
 
@@ -46,26 +48,29 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
     app.state.runtime = runtime or Runtime()
     app.state.streams = StreamRegistry()
     app.state.metrics = Metrics()
+    # Each API answers errors in its own clients' shape (error_shapes.py).
+    app.state.error_shapes = ErrorShapes([ollama_routes.ERROR_SHAPE, openai_routes.ERROR_SHAPE,
+                                          hearth_routes.ERROR_SHAPE, web_routes.ERROR_SHAPE])
 
     @app.exception_handler(HearthError)
     async def on_hearth_error(request: Request, exc: HearthError):
-        return hearth_error_response(request.url.path, exc)
+        return hearth_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):
-        return error_response(request.url.path, 400, validation_message(exc))
+        return error_response(request, 400, validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
-        return error_response(request.url.path, exc.status_code, message)
+        return error_response(request, exc.status_code, message)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(request.url.path, 500, f"internal error: {type(exc).__name__}; see the server log")
+        return error_response(request, 500, f"internal error: {type(exc).__name__}; see the server log")
 
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
     async def metrics(request: Request) -> str:

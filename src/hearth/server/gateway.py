@@ -20,15 +20,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from hearth.errors import HearthError, InvalidRequest
 from hearth.server.bridge import call_in_thread
-from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream, openai_error_type
+from hearth.server.error_shapes import openai_error_body
+from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream
 
 log = logging.getLogger("hearth.server")
 REMOTE_HEADER = "X-Hearth-Remote"
 
 
 def _error_event(status: int, message: str) -> bytes:
-    error = {"message": message, "type": openai_error_type(status), "param": None, "code": None}
-    return f"data: {json.dumps({'error': error})}\n\n".encode()
+    return f"data: {json.dumps(openai_error_body(status, message))}\n\n".encode()
 
 
 async def forward(request: Request, route: str, stream: bool) -> Any:

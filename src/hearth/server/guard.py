@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from hearth import config
-from hearth.server.responses import is_openai_path, openai_error_type
+from hearth.server.error_shapes import shapes_of
 
 OPEN_ROUTES = {("GET", "/"), ("HEAD", "/"), ("GET", "/api/version")}
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
@@ -70,7 +70,7 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
         if not self.host_allowed(headers.get("host")):
-            await reject(send, path, 403, "host not allowed: add it to HEARTH_ALLOWED_HOSTS to reach "
+            await reject(send, scope, 403, "host not allowed: add it to HEARTH_ALLOWED_HOSTS to reach "
                                           "this server by that name")
             return
         key = config.api_key()
@@ -80,7 +80,7 @@ class Guard:
             given = headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-                await reject(send, path, 401, "missing or wrong API key: send 'Authorization: Bearer "
+                await reject(send, scope, 401, "missing or wrong API key: send 'Authorization: Bearer "
                                               "<HEARTH_API_KEY>'", {"www-authenticate": "Bearer"})
                 return
         if path.startswith("/api/blobs/"):
@@ -89,7 +89,7 @@ class Guard:
         limit = config.max_request_bytes()
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await reject(send, path, 413, f"request body too large: {declared} bytes, limit {limit} "
+            await reject(send, scope, 413, f"request body too large: {declared} bytes, limit {limit} "
                                           "(HEARTH_MAX_REQUEST_BYTES)")
             return
         if method in ("POST", "PUT", "PATCH", "DELETE") and "json" not in headers.get("content-type", ""):
@@ -111,7 +111,7 @@ class Guard:
                 received += len(message.get("body", b""))
                 if received > limit:
                     rejected = True
-                    await reject(send, path, 413, f"request body too large: over {limit} bytes "
+                    await reject(send, scope, 413, f"request body too large: over {limit} bytes "
                                                   "(HEARTH_MAX_REQUEST_BYTES)")
                     return {"type": "http.disconnect"}
             return message
@@ -123,12 +123,9 @@ class Guard:
         await self.app(scope, limited_receive, guarded_send)
 
 
-async def reject(send: Any, path: str, status: int, message: str, extra: dict[str, str] | None = None) -> None:
-    if is_openai_path(path):
-        body = {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
-    else:
-        body = {"error": message}
-    data = json.dumps(body).encode()
+async def reject(send: Any, scope: dict, status: int, message: str,
+                 extra: dict[str, str] | None = None) -> None:
+    data = json.dumps(shapes_of(scope.get("app")).body(scope.get("path", ""), status, message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})

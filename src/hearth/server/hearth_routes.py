@@ -27,8 +27,10 @@ from hearth.api.hearth_types import (
 from hearth.errors import HearthError, InvalidModelName, ModelNotFound
 from hearth.runtime import Runtime
 from hearth.server.bridge import call_in_thread
+from hearth.server.error_shapes import ErrorShape, ollama_error_body
 
 router = APIRouter(prefix="/api/hearth", tags=["hearth"])
+ERROR_SHAPE = ErrorShape("/api/hearth", ollama_error_body)  # {"error": "..."}
 
 CONTEXT = Query(None, ge=16, le=1 << 20, description="context length to size the KV cache for")
 
@@ -49,8 +51,8 @@ async def catalog(request: Request, q: str = Query("", max_length=200, descripti
 
 
 def search_with_facts(runtime: Runtime, query: str) -> CatalogSearchResponse:
-    from hearth.catalog.search import search_catalog
     from hearth.licenses import license_summary
+    from hearth.runtime.catalog_facts import search_catalog
 
     entries = []
     for found in search_catalog(query):
@@ -171,7 +173,7 @@ async def remote_models(request: Request, listing: bool = Query(
     names providers.toml allows, plus what each provider lists when ``list`` is true. Nothing
     is asked of any provider when HEARTH_OFFLINE=1."""
     from hearth import config
-    from hearth.providers.registry import load_providers
+    from hearth.providers.directory import load_providers
 
     offline = config.offline()
     remote = runtime_of(request).remote

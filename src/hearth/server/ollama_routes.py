@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from hearth import __version__
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
@@ -38,10 +37,13 @@ from hearth.api.types import (
 from hearth.errors import InvalidRequest
 from hearth.runtime import Runtime
 from hearth.server.bridge import call_in_thread
+from hearth.server.error_shapes import ErrorShape, ollama_error_body
 from hearth.server.progress import progress_stream
 from hearth.server.responses import ndjson_response, open_stream
+from hearth.version import __version__
 
 router = APIRouter()
+ERROR_SHAPE = ErrorShape("/api", ollama_error_body)  # {"error": "..."}
 
 
 def runtime_of(request: Request) -> Runtime:

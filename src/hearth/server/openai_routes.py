@@ -60,10 +60,13 @@ from hearth.names import ModelName
 from hearth.runtime import Runtime
 from hearth.server import gateway
 from hearth.server.bridge import CancelFlag, call_in_thread
+from hearth.server.error_shapes import ErrorShape, openai_error_body
 from hearth.server.openai_tools import ToolPlan, arguments_dict, plan_tools, read_output
-from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream, openai_error_type
+from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream
 
 router = APIRouter()
+# OpenAI clients parse {"error": {"message", "type", ...}} under /v1.
+ERROR_SHAPE = ErrorShape("/v1", openai_error_body)
 log = logging.getLogger("hearth.server")
 
 FINGERPRINT = "fp_hearth"
@@ -214,7 +217,7 @@ def sse_event(item: BaseModel | dict[str, Any]) -> bytes:
 
 
 def error_event(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": None}}
+    return openai_error_body(status, message)
 
 
 Events = Callable[[AsyncIterator[Any]], AsyncIterator[BaseModel]]

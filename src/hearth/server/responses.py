@@ -1,4 +1,5 @@
-"""Errors and streams on the wire: Ollama's ``{"error": ...}`` and NDJSON, OpenAI's error shape.
+"""Errors and streams on the wire: an error response in its API's shape (``error_shapes.py``) and
+Ollama's NDJSON streams.
 
 Errors that happen before the first chunk become a normal HTTP error response with the
 error's status; errors after streaming started become a last ``{"error": ...}`` line, since
@@ -18,45 +19,27 @@ from pydantic import BaseModel
 
 from hearth.errors import ClosedModel, HearthError, ModelNotFound, ServerBusy
 from hearth.server.bridge import CancelFlag, ThreadStream, iterate_in_thread
+from hearth.server.error_shapes import shapes_of
 
 log = logging.getLogger("hearth.server")
 
 SHUTDOWN_MESSAGE = "server is shutting down"
 
 
-def is_openai_path(path: str) -> bool:
-    return path.startswith("/v1/") or path == "/v1"
-
-
-def openai_error_type(status: int) -> str:
-    return {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        403: "permission_error",
-        404: "not_found_error",
-        413: "invalid_request_error",
-        429: "rate_limit_error",
-        503: "server_busy_error",
-    }.get(status, "api_error" if status >= 500 else "invalid_request_error")
-
-
-def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None,
+def error_response(request: Any, status: int, message: str, headers: dict[str, str] | None = None,
                    code: str | None = None) -> JSONResponse:
-    if is_openai_path(path):
-        body: dict[str, Any] = {"error": {"message": message, "type": openai_error_type(status),
-                                          "param": None, "code": code}}
-    else:
-        body = {"error": message}
+    """An error in the shape of the API that ``request``'s path belongs to (``error_shapes.py``)."""
+    body = shapes_of(request.app).body(request.url.path, status, message, code)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def hearth_error_response(path: str, exc: HearthError) -> JSONResponse:
+def hearth_error_response(request: Any, exc: HearthError) -> JSONResponse:
     # ServerBusy and a provider's rate limit both say when to come back.
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     # A closed model (gpt-4o) is not here either; its message says which provider reaches it.
     code = "model_not_found" if isinstance(exc, (ModelNotFound, ClosedModel)) else None
-    return error_response(path, exc.status_code, exc.message, headers, code)
+    return error_response(request, exc.status_code, exc.message, headers, code)
 
 
 def to_json_line(item: Any) -> bytes:

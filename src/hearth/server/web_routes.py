@@ -15,10 +15,12 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from hearth.server.error_shapes import ErrorShape, ollama_error_body
+
 router = APIRouter()
+ERROR_SHAPE = ErrorShape("/app", ollama_error_body)  # {"error": "..."}
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
-APP_PREFIX = "/app/"
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -93,10 +95,10 @@ def app_page(method: str = "GET") -> Response:
     return response
 
 
-def not_found(path: str) -> Response:
+def not_found(request: Request) -> Response:
     from hearth.server.responses import error_response
 
-    return error_response(path, 404, f"no file {path}")
+    return error_response(request, 404, f"no file {request.url.path}")
 
 
 @router.get("/app/", include_in_schema=False)
@@ -110,5 +112,5 @@ async def app_index(request: Request) -> Response:
 async def app_file(relative: str, request: Request) -> Response:
     path = web_file(relative)
     if path is None:
-        return not_found(request.url.path)
+        return not_found(request)
     return file_response(path, request.method)

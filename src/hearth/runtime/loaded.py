@@ -13,6 +13,7 @@ from hearth.api.types import Options
 from hearth.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from hearth.engine.base import LoadedEngine
     from hearth.engine.settings import LoadSettings
     from hearth.gguf import GGUFInfo
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class LoadedModel:
     """An engine the scheduler holds; shared by every name that points at the same weights."""
 
-    engine: Any  # LocalBatchEngine, RunnerEngine or EmbeddingEngine
+    engine: LoadedEngine  # an Engine or an EmbeddingEngine (engine/base.py), from engine/factory.py
     info: GGUFInfo
     digest: str
     settings: LoadSettings

@@ -94,16 +94,6 @@ def lookup(license_id: str | None) -> LicenseTerms | None:
     return _by_alias().get(alias_key(license_id))
 
 
-def canonical_id(license_id: str | None) -> str | None:
-    """The knowledge base's id for a known license; the text as given (trimmed) otherwise."""
-    terms = lookup(license_id)
-    if terms is not None:
-        return terms.id
-    if not isinstance(license_id, str) or not license_id.strip():
-        return None
-    return license_id.strip()
-
-
 def license_summary(license_id: str | None) -> dict[str, Any]:
     """A JSON-ready description; an unknown id is reported as unknown, with nothing guessed."""
     terms = lookup(license_id)

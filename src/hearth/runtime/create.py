@@ -42,9 +42,9 @@ def create_model(
     quantize: str | None = None,
     allow_requantize: bool = False,
 ) -> StoredModel:
-    from hearth.engine.templates import validate_template
     from hearth.gguf import read_gguf
     from hearth.modelfile import parse_modelfile, resolve_from
+    from hearth.prompt.templates import validate_template
 
     modelfile = parse_modelfile(modelfile_text, source=source) if isinstance(modelfile_text, str) else modelfile_text
     if modelfile.template is not None:

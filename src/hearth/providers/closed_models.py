@@ -25,7 +25,7 @@ def provider_routes(entry: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _key_variable(provider: str) -> str:
     try:
-        from hearth.providers.registry import find_provider
+        from hearth.providers.directory import find_provider
 
         found = find_provider(provider)
     except HearthError:  # a broken providers.toml must not hide the explanation

@@ -1,0 +1,162 @@
+"""The supervisor of one runner child process, shared by every kind of runner (generation,
+embedding): start it, send commands, route its replies to whoever waits on an id, and notice
+when it dies.
+
+A dead runner (segfault, abort, out-of-memory kill) fails every request it had with a clear
+error and reports ``alive = False``; the scheduler then drops it, and the next request for the
+model starts a new runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hearth.errors import EngineError
+
+# Replies routed by request id; everything else ("events") goes to the message handler.
+Handler = Callable[[dict[str, Any]], None]
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def error_from_reply(reply: dict[str, Any]) -> Exception:
+    """The runner's ``{"op": "error", "error": "ContextOverflow", ...}`` as that hearth error, so a
+    caller sees the same error (and HTTP status) as with the engine in its own process."""
+    from hearth import errors
+
+    message = reply.get("message", "the model runner failed")
+    kind = getattr(errors, str(reply.get("error", "")), None)
+    if isinstance(kind, type) and issubclass(kind, errors.HearthError):
+        try:
+            return kind(message)
+        except TypeError:
+            pass
+    return EngineError(message)
+
+
+class RunnerProcess:
+    def __init__(self, label: str) -> None:
+        self.label = label  # the model's name in messages
+        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._waiting: dict[int, queue.Queue[dict[str, Any]]] = {}
+        self.dead_reason = ""
+        self.on_message: Handler = lambda message: None
+        self.on_death: Callable[[str], None] = lambda reason: None
+        env = dict(os.environ)
+        env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hearth.engine.runner"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env,
+            text=True, encoding="utf-8", bufsize=1,
+        )
+        self.pid = self.process.pid
+
+    # -- start-up: the one reply to "load", read before the reader thread exists -----------------
+
+    def read_load_reply(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait(timeout=30)
+            raise EngineError(f"the model runner failed to load {self.label} ({describe_exit(code)}); "
+                              "run `hearth doctor`")
+        reply = json.loads(line)
+        if reply.get("op") == "error":
+            self.process.wait(timeout=30)
+            raise EngineError(reply.get("message", f"the model runner failed to load {self.label}"))
+        return reply
+
+    def start_reading(self) -> None:
+        threading.Thread(target=self._read, name=f"hearth-runner-{self.pid}", daemon=True).start()
+
+    # -- traffic ----------------------------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        try:
+            with self._write_lock:
+                self.process.stdin.write(json.dumps(message, separators=(",", ":")) + "\n")
+                self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise EngineError(self.dead_reason or f"the model runner is gone: "
+                              f"{describe_exit(self.process.poll())}") from exc
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a command with an ``id`` and wait for the reply with that id (or the death)."""
+        replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        with self._lock:
+            if self.dead_reason:
+                raise EngineError(self.dead_reason)
+            self._waiting[message["id"]] = replies
+        try:
+            self.send(message)
+            reply = replies.get()
+        finally:
+            with self._lock:
+                self._waiting.pop(message["id"], None)
+        if reply.get("op") == "error":
+            raise error_from_reply(reply)
+        return reply
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                waiting = self._waiting.get(message.get("id")) if "id" in message else None
+            if waiting is not None:
+                waiting.put(message)
+            else:
+                self.on_message(message)
+        # The pipe closed: the runner is gone. Every waiting request learns why.
+        code = self.process.wait()
+        reason = (f"the model runner stopped unexpectedly while running {self.label} "
+                  f"({describe_exit(code)}); the model will be loaded again on the next request; "
+                  "if this repeats, run `hearth doctor`")
+        with self._lock:
+            self.dead_reason = reason
+            waiting_all, self._waiting = self._waiting, {}
+        for replies in waiting_all.values():
+            replies.put({"op": "error", "message": reason})
+        self.on_death(reason)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and not self.dead_reason
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.send({"op": "close"})
+                self.process.wait(timeout=30)
+            except (EngineError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+    def send_quietly(self, message: dict[str, Any]) -> None:
+        """Send if the runner still lives; a cancel to a dead runner has nothing left to stop."""
+        if self.alive:
+            with contextlib.suppress(EngineError):
+                self.send(message)

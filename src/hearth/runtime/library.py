@@ -1,0 +1,86 @@
+"""The user's models: list, pull (and pull-if-missing), create, push, copy, delete. Closed catalog
+models get an explanation of how to reach them through a provider instead of "not found"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hearth.api.types import ListResponse, ProgressFn, no_progress
+from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.names import ModelName
+from hearth.runtime.local import LocalModels
+from hearth.scheduler import Scheduler
+from hearth.store import ModelStore, StoredModel
+
+
+class ModelLibrary:
+    def __init__(self, store: ModelStore, scheduler: Scheduler, local: LocalModels) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.local = local
+
+    def list_models(self) -> ListResponse:
+        from hearth.runtime.model_info import listed_model
+
+        return ListResponse(models=[listed_model(m) for m in self.store.list()])
+
+    def ensure(self, name: str, progress: ProgressFn = no_progress, *, accept_license: bool = False,
+               ask: Callable[[str], bool] | None = None) -> StoredModel:
+        """The stored model, pulled first when it is missing and a source knows it (the
+        catalog, Hugging Face ``hf.co/...``, a registry ``HOST/NS/MODEL:TAG``)."""
+        from hearth.catalog import find_tag
+        from hearth.hub.pull import pullable_name
+
+        parsed = ModelName.parse(name)
+        try:
+            return self.local.stored(parsed)
+        except ModelNotFound:
+            if find_tag(parsed) is None and not pullable_name(parsed):
+                raise
+        return self.pull(name, progress, accept_license=accept_license, ask=ask)
+
+    def pull(self, name: str, progress: ProgressFn = no_progress, *, accept_license: bool = False,
+             ask: Callable[[str], bool] | None = None, max_speed: float | None = None,
+             cancelled: Callable[[], bool] | None = None, insecure: bool = False) -> StoredModel:
+        """Pull a catalog name, ``hf.co/OWNER/REPO[:QUANT]``, a Hugging Face or .gguf URL, a
+        local GGUF path or a registry name (``hub/pull.py``)."""
+        from hearth.hub import pull_model
+        from hearth.providers.closed_models import closed_model_error
+
+        closed = closed_model_error(name)
+        if closed is not None:
+            raise closed
+        return pull_model(self.store, name, progress, accept_license=accept_license, ask=ask,
+                          max_speed=max_speed, cancelled=cancelled, insecure=insecure)
+
+    def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
+               base_dir: Path | None = None, progress: ProgressFn = no_progress,
+               source: str = "Modelfile", quantize: str | None = None,
+               allow_requantize: bool = False) -> StoredModel:
+        from hearth.runtime.create import create_model
+
+        if modelfile is None:
+            if from_path is None:
+                raise InvalidRequest("give a Modelfile or a GGUF file to create a model from")
+            path = Path(from_path).expanduser().resolve()
+            modelfile = f'FROM "{path}"\n'
+        return create_model(self.store, ModelName.parse(name), modelfile, base_dir or Path.cwd(),
+                            progress, source, quantize=quantize, allow_requantize=allow_requantize)
+
+    def push(self, name: str, progress: ProgressFn = no_progress, *, destination: str | None = None,
+             insecure: bool = False) -> ModelName:
+        """Upload a stored model to an OCI / Ollama registry (``hub/registry_push.py``)."""
+        from hearth.hub.registry import push_model
+
+        return push_model(self.store, ModelName.parse(name), progress, destination=destination,
+                          insecure=insecure)
+
+    def copy(self, source: str, destination: str) -> StoredModel:
+        return self.store.copy(ModelName.parse(source), ModelName.parse(destination))
+
+    def delete(self, name: str) -> list[str]:
+        parsed = ModelName.parse(name)
+        removed = self.store.delete(parsed)
+        self.scheduler.stop(lambda slot: slot.name == parsed.short)
+        return removed

@@ -1,0 +1,172 @@
+"""The local backend: models in the store, run by llama.cpp. The same methods as the remote
+backend (``providers.remote.RemoteModels``), so the runtime asks "remote or local?" once.
+
+A request becomes a conversation (``prompt/conversation.py``), tokens, and an engine's chunks
+(``loader.use`` holds the engine), and those become wire responses (``generation.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from hearth.api.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResponse,
+    GenerateRequest,
+    GenerateResponse,
+    Message,
+    Options,
+    ShowResponse,
+)
+from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.names import ModelName
+from hearth.prompt.conversation import assemble, render_tokens
+from hearth.runtime.generation import now, stream_responses
+from hearth.runtime.loaded import Adapters, Cancelled, PromptSetup
+from hearth.runtime.loader import ModelLoader
+from hearth.store import ModelStore, StoredModel
+
+
+class LocalModels:
+    def __init__(self, store: ModelStore, loader: ModelLoader) -> None:
+        self.store = store
+        self.loader = loader
+
+    # -- what a name is -------------------------------------------------------------------------
+
+    def describe(self, name: str) -> StoredModel:
+        return self.stored(ModelName.parse(name))
+
+    def stored(self, parsed: ModelName) -> StoredModel:
+        """The stored model; a closed catalog name (gpt-4o) that is not stored gets an
+        explanation of how to reach it through a provider instead of "not found"."""
+        try:
+            return self.store.get(parsed)
+        except ModelNotFound:
+            from hearth.providers.closed_models import closed_model_error
+
+            closed = closed_model_error(parsed)
+            if closed is not None:
+                raise closed from None
+            raise
+
+    def show(self, name: str) -> ShowResponse:
+        from hearth.runtime.model_info import show_response
+
+        return show_response(self.describe(name))
+
+    # -- generation -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _conversation(setup: PromptSetup, messages: list[dict[str, Any]],
+                      system: str | None = None) -> list[dict[str, Any]]:
+        return assemble(messages, system=system if system is not None else setup.system,
+                        preset=setup.messages)
+
+    def generate(self, request: GenerateRequest, cancelled: Cancelled = None,
+                 adapters: Adapters = ()) -> Iterator[GenerateResponse]:
+        refuse_images(request.images)
+        model = self.describe(request.model)
+        options = request.options or Options()
+        started = time.perf_counter_ns()
+
+        def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
+            return GenerateResponse(model=request.model, created_at=now(), response=text, done=done, **timing)
+
+        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
+            if not request.prompt and not request.system:
+                yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
+                           load_duration=load_ns)
+                return
+            vocab = setup.loaded.engine.vocab
+            if request.suffix:
+                tokens = vocab.fill_in_middle(request.prompt, request.suffix)
+                if tokens is None:
+                    raise InvalidRequest(f"model '{request.model}' does not support insert (suffix): "
+                                         "it has no fill-in-the-middle tokens")
+            elif request.raw:
+                tokens = vocab.tokenize(request.prompt, add_special=True, parse_special=False)
+            else:
+                messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],
+                                              request.system)
+                tokens = render_tokens(request.template or setup.template, messages, vocab)
+            yield from stream_responses(setup, options, tokens, request.format, started, load_ns,
+                                        make, cancelled)
+
+    def chat(self, request: ChatRequest, cancelled: Cancelled = None,
+             adapters: Adapters = ()) -> Iterator[ChatResponse]:
+        for message in request.messages:
+            refuse_images(message.images)
+        model = self.describe(request.model)
+        options = request.options or Options()
+        started = time.perf_counter_ns()
+
+        def make(text: str, done: bool = False, **timing: Any) -> ChatResponse:
+            return ChatResponse(model=request.model, created_at=now(),
+                                message=Message(role="assistant", content=text), done=done, **timing)
+
+        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
+            if not request.messages:
+                yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
+                           load_duration=load_ns)
+                return
+            messages = self._conversation(setup, [m.model_dump(exclude_none=True) for m in request.messages])
+            tokens = render_tokens(setup.template, messages, setup.loaded.engine.vocab, tools=request.tools)
+            yield from stream_responses(setup, options, tokens, request.format, started, load_ns,
+                                        make, cancelled)
+
+    def generate_tokens(self, setup: PromptSetup, prompt: str, options: Options,
+                        fmt: Any = None) -> Iterator[GenerateResponse]:
+        """Raw completion on an already loaded file, as ``hearth generate`` does."""
+        tokens = setup.loaded.engine.vocab.tokenize(prompt, add_special=True, parse_special=False)
+
+        def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
+            return GenerateResponse(model=setup.name, created_at=now(), response=text, done=done, **timing)
+
+        yield from stream_responses(setup, options, tokens, fmt, time.perf_counter_ns(), 0, make, None)
+
+    # -- embeddings and tokens ------------------------------------------------------------------
+
+    def embed(self, request: EmbedRequest) -> EmbedResponse:
+        model = self.describe(request.model)
+        # An empty input only loads the model, as in Ollama.
+        texts = ([request.input] if request.input else []) if isinstance(request.input, str) else list(request.input)
+        started = time.perf_counter_ns()
+        options = request.options or Options()
+        with self.loader.use(model, options, request.keep_alive, embedding=True) as (setup, load_ns):
+            vectors, count = setup.loaded.engine.embed(texts, truncate=request.truncate) if texts else ([], 0)
+        if request.dimensions:
+            vectors = [renormalize(v[: request.dimensions]) for v in vectors]
+        return EmbedResponse(model=request.model, embeddings=vectors, prompt_eval_count=count,
+                             total_duration=time.perf_counter_ns() - started, load_duration=load_ns)
+
+    def tokenize(self, model_name: str, text: str, options: Options | None = None,
+                 keep_alive: Any = None) -> list[int]:
+        model = self.describe(model_name)
+        with self.loader.use(model, options or Options(), keep_alive) as (setup, _):
+            return setup.loaded.engine.vocab.tokenize(text, add_special=True, parse_special=True)
+
+    def detokenize(self, model_name: str, tokens: list[int], options: Options | None = None,
+                   keep_alive: Any = None) -> str:
+        model = self.describe(model_name)
+        with self.loader.use(model, options or Options(), keep_alive) as (setup, _):
+            vocab = setup.loaded.engine.vocab
+            bad = [t for t in tokens if not 0 <= t < vocab.size]
+            if bad:
+                raise InvalidRequest(f"token ids out of range for this model (0..{vocab.size - 1}): {bad[:5]}")
+            return vocab.detokenize(tokens)
+
+
+def refuse_images(images: list[str] | None) -> None:
+    if images:
+        raise InvalidRequest("this model does not support images (it is a text-only model)")
+
+
+def renormalize(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
