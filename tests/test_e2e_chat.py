@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import pexpect
@@ -17,11 +18,15 @@ PROMPT = ">>> "
 @pytest.fixture
 def chat(smollm2_home):
     # Small prompt chunks (num_batch) so that even these short turns reuse cached ones.
+    # A test run started in the background by a shell without job control inherits SIGINT
+    # ignored (POSIX), and Python then installs no Ctrl-C handler: give the chat the default
+    # disposition a terminal user has.
     child = pexpect.spawn(sys.executable, ["-m", "hearth", "run", "smollm2", "--verbose",
                                            "-o", "temperature=0", "-o", "num_predict=48",
                                            "-o", "num_batch=16"],
                           env=hearth_env(smollm2_home), encoding="utf-8", timeout=60,
-                          dimensions=(40, 200))
+                          dimensions=(40, 200),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():

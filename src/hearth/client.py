@@ -6,7 +6,6 @@ The CLI uses this when a server answers at HEARTH_HOST, so a model stays loaded 
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 from collections.abc import Iterator
@@ -224,11 +223,9 @@ class Client:
                 progress(ProgressResponse.model_validate(item))
 
     def upload_blob(self, path: Path) -> str:
-        digest_hash = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest_hash.update(chunk)
-        digest = "sha256:" + digest_hash.hexdigest()
+        from hearth.store.blobs import file_sha256
+
+        digest = "sha256:" + file_sha256(path)
         status, _ = self._request("HEAD", f"/api/blobs/{digest}")
         if status == 200:
             return digest

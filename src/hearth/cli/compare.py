@@ -64,19 +64,8 @@ def where_data_went(model: str, runtime: object, remote_host: str | None) -> tup
     return False, f"this machine (hearth serve at {address})" if address else "this machine"
 
 
-def _ensure(runtime: object, model: str) -> None:
-    """Pull a missing catalog model first, as ``hearth run`` does (outside the timing)."""
-    from hearth.cli.output import ProgressPrinter
-    from hearth.errors import ModelNotFound
-
-    try:
-        runtime.get_model(model)
-    except ModelNotFound:
-        with ProgressPrinter() as progress:
-            runtime.ensure_model(model, progress)
-
-
 def run_one(runtime: object, model: str, request: object) -> Result:
+    from hearth.cli.pull import pull_if_missing
     from hearth.cli.remote import announce
     from hearth.errors import HearthError
 
@@ -87,7 +76,7 @@ def run_one(runtime: object, model: str, request: object) -> Result:
     first = last = None
     started = time.perf_counter()
     try:
-        _ensure(runtime, model)
+        pull_if_missing(runtime, model)  # outside the timing
         started = time.perf_counter()
         for chunk in runtime.chat(request.model_copy(update={"model": model})):
             if chunk.message.content:

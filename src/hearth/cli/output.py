@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from hearth.units import human_size  # noqa: F401  (the CLI's tables import it from here)
+
 if TYPE_CHECKING:
     from hearth.api.types import ProgressResponse
 
@@ -23,14 +25,6 @@ def stdout_console(**options: Any) -> Any:
             raise BrokenPipeError
 
     return _Console(**options)
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}".replace(".0 ", " ")
-        size /= 1000
-    return f"{size} B"
 
 
 def human_age(moment: datetime) -> str:

@@ -48,6 +48,19 @@ def ask_on_terminal(progress) -> object:  # type: ignore[no-untyped-def]
     return ask
 
 
+def pull_if_missing(backend, model: str) -> None:  # type: ignore[no-untyped-def]
+    """Pull a missing model that a source knows, with progress bars and the license question
+    on the terminal, as ``hearth run`` and ``hearth compare`` do before they answer."""
+    from hearth.cli.output import ProgressPrinter
+    from hearth.errors import ModelNotFound
+
+    try:
+        backend.get_model(model)
+    except ModelNotFound:
+        with ProgressPrinter() as progress:
+            backend.ensure_model(model, progress, ask=ask_on_terminal(progress))
+
+
 def handle(args: argparse.Namespace) -> int:
     from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter

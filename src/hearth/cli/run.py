@@ -56,7 +56,7 @@ def read_piped_prompt(prompt: str) -> str:
 def handle(args: argparse.Namespace) -> int:
     from hearth.api.types import ChatRequest, Message, Options
     from hearth.cli.backend import connect
-    from hearth.cli.output import ProgressPrinter
+    from hearth.cli.pull import pull_if_missing
     from hearth.cli.remote import chat_stream, check_fallback, fall_back
     from hearth.cli.streaming import (
         parse_adapter_flags,
@@ -64,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
         print_timings,
         stream_to_stdout,
     )
-    from hearth.errors import HearthError, ModelNotFound
+    from hearth.errors import HearthError
 
     fallback = check_fallback(args.fallback)
     adapters = parse_adapter_flags(args.adapter)
@@ -80,13 +80,7 @@ def handle(args: argparse.Namespace) -> int:
     prompt = read_piped_prompt(" ".join(args.prompt))
     model = args.model
     try:
-        try:
-            runtime.get_model(model)
-        except ModelNotFound:
-            from hearth.cli.pull import ask_on_terminal
-
-            with ProgressPrinter() as progress:
-                runtime.ensure_model(model, progress, ask=ask_on_terminal(progress))
+        pull_if_missing(runtime, model)
     except HearthError as exc:
         model = fall_back(model, fallback, exc)
     if not prompt:

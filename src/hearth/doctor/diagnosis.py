@@ -87,7 +87,9 @@ def home_findings(facts: dict[str, Any]) -> list[Finding]:
         problems.append(Finding("no model is installed", "hearth pull smollm2"))
     free = home.get("disk_free")
     if free is not None and free < MIN_FREE_DISK:
-        problems.append(Finding(f"only {free / 1024**3:.1f} GiB free on the disk of HEARTH_HOME",
+        from hearth.units import human_size
+
+        problems.append(Finding(f"only {human_size(free)} free on the disk of HEARTH_HOME",
                                 "free some space, or remove unused models (hearth rm NAME; hearth prune)"))
     return problems
 

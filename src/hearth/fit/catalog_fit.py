@@ -10,6 +10,7 @@ from hearth import config
 from hearth.fit.machine import MachineMemory, read_machine_memory
 from hearth.fit.report import FitReport, fit_catalog_tag, fit_size
 from hearth.fit.verdict import FITS, TIGHT, TOO_LARGE
+from hearth.units import human_size
 
 if TYPE_CHECKING:
     from hearth.catalog.entries import CatalogTag
@@ -104,7 +105,7 @@ def pull_warning(size_bytes: int, context_length: int | None, *,
     report = fit_size(size_bytes, context_length=ctx, memory=memory)
     if report.verdict not in (TIGHT, TOO_LARGE):
         return None
-    need, have = _gb(report.total_bytes), _gb(report.budget_bytes)
+    need, have = human_size(report.total_bytes), human_size(report.budget_bytes)
     if report.verdict == TIGHT:
         return (f"this model needs about {need} of memory with a {ctx}-token context and "
                 f"this machine has {have} free: it may run slowly or push other programs into swap")
@@ -112,6 +113,3 @@ def pull_warning(size_bytes: int, context_length: int | None, *,
             f"this machine has only {have} free: it will likely not load; choose a smaller size or "
             "quantization (see `hearth fit`)")
 
-
-def _gb(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.0f} MB"

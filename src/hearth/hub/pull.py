@@ -20,6 +20,7 @@ from hearth.errors import DownloadFailed, InvalidRequest, ModelNotFound, StoreEr
 from hearth.hub.plan import FetchContext, PullPlan
 from hearth.names import ModelName
 from hearth.store import ModelStore, StoredModel
+from hearth.units import human_size
 
 DISK_MARGIN_BYTES = 16 << 20
 
@@ -194,8 +195,5 @@ def check_disk(store: ModelStore, plan: PullPlan) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed + DISK_MARGIN_BYTES:
         raise StoreError(f"not enough disk space to pull {plan.name.short}: it needs "
-                         f"{_size(needed + DISK_MARGIN_BYTES)} in {store.home}, {_size(free)} is free")
+                         f"{human_size(needed + DISK_MARGIN_BYTES)} in {store.home}, {human_size(free)} is free")
 
-
-def _size(count: int) -> str:
-    return f"{count / 1e6:.1f} MB" if count < 1e9 else f"{count / 1e9:.2f} GB"

@@ -390,14 +390,12 @@ class _Download:
             return opened
 
     def _hash_file(self) -> str:
-        hasher = hashlib.sha256()
+        from hearth.store.blobs import file_sha256
+
         try:
-            with open(self.partial.path, "rb") as handle:
-                while data := handle.read(4 * CHUNK):
-                    hasher.update(data)
+            return "sha256:" + file_sha256(self.partial.path)
         except OSError as exc:
             raise store_error("read", self.partial.path, exc) from exc
-        return "sha256:" + hasher.hexdigest()
 
     # -- into the store ----------------------------------------------------------------------
 

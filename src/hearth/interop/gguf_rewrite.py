@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hearth.gguf.layout import read_layout
+from hearth.store.blobs import file_sha256
 
 CHUNK = 1 << 20
 _STRING_TYPE = 8
@@ -62,19 +63,4 @@ def rewrite_metadata(source: Path, out: BinaryIO, changes: dict[str, str],
 
 def copy_file(source: Path, out: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> str:
     """Copy ``source`` to ``out``; returns the sha256 (hex) of the bytes copied."""
-    digest = hashlib.sha256()
-    with source.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(source, copy_to=out, on_bytes=on_bytes)

@@ -19,7 +19,6 @@ Ollama keeps the layout hearth keeps (``manifests/<host>/<namespace>/<model>/<ta
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -37,7 +36,6 @@ from hearth.store.blobs import TEMP_PREFIX, fsync_dir
 from hearth.store.importer import model_config
 
 OLLAMA_HOST = "registry.ollama.ai"
-CHUNK = 1 << 20
 # Layers hearth uses as Ollama wrote them (TEMPLATE and PARAMS are checked one by one).
 KEPT_AS_IS = {MediaType.MODEL, MediaType.LICENSE, MediaType.SYSTEM, MediaType.MESSAGES,
               MediaType.ADAPTER}
@@ -222,13 +220,13 @@ def _stage_blob(store: ModelStore, source: Path, layer: Layer,
 
 
 def _sha256(path: Path, copy_to: BinaryIO | None, report: Callable[[int], None]) -> str:
-    digest = hashlib.sha256()
-    done = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            if copy_to is not None:
-                copy_to.write(chunk)
-            done += len(chunk)
-            report(done)
-    return "sha256:" + digest.hexdigest()
+    """``sha256:HEX`` of the file; ``report`` gets the bytes read so far."""
+    from hearth.store.blobs import file_sha256
+
+    done = [0]
+
+    def count(size: int) -> None:
+        done[0] += size
+        report(done[0])
+
+    return "sha256:" + file_sha256(path, copy_to=copy_to, on_bytes=count)

@@ -25,6 +25,21 @@ TEMP_PREFIX = ".tmp-"
 CHUNK = 1 << 20
 
 
+def file_sha256(path: Path, *, copy_to: BinaryIO | None = None,
+                on_bytes: Callable[[int], None] | None = None) -> str:
+    """The sha256 (hex) of a file, read in chunks; each chunk is also written to ``copy_to`` and
+    its length reported to ``on_bytes`` when given. The one place hearth hashes a whole file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            if copy_to is not None:
+                copy_to.write(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    return digest.hexdigest()
+
+
 def validate_digest(digest: str) -> str:
     """Accept ``sha256:<64 hex>`` (or Ollama's file form ``sha256-<hex>``); anything else is refused
     before it can become part of a path."""
