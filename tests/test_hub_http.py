@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from hearth.errors import DigestMismatch, DownloadFailed, InvalidRequest, StoreError
-from hearth.hub import transfer
+from hearth.hub import ranged_parts, retries, transfer
 from hearth.hub.pull import pull_model
+from hearth.hub.retries import DownloadCancelled
 from hearth.hub.source_files import name_from_filename
-from hearth.hub.transfer import DownloadCancelled, download_to_blob
+from hearth.hub.transfer import download_to_blob
 from hearth.store import ModelStore
 from tests.file_server import serve_files
 from tests.tinymodel import write_tiny_model
@@ -33,7 +34,7 @@ def store(hearth_home: Path) -> ModelStore:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(retries, "RETRY_DELAY", 0.01)
 
 
 def leftovers(home: Path) -> list[Path]:
@@ -133,6 +134,7 @@ def test_max_speed_caps_the_transfer(store: ModelStore) -> None:
 def test_large_file_comes_in_parallel_ranged_parts(store: ModelStore, monkeypatch) -> None:
     monkeypatch.setattr(transfer, "PARALLEL_MIN_BYTES", 100_000)
     monkeypatch.setattr(transfer, "CHUNK", 64 << 10)
+    monkeypatch.setattr(ranged_parts, "CHUNK", 64 << 10)
     data = os.urandom(2_000_000)
     with serve_files(drop_after=150_000, drops=2) as server:
         url = server.add("/big", data)
@@ -149,6 +151,7 @@ def test_large_file_comes_in_parallel_ranged_parts(store: ModelStore, monkeypatc
 def test_cancelled_parallel_download_keeps_its_parts_for_a_resume(store: ModelStore, monkeypatch) -> None:
     monkeypatch.setattr(transfer, "PARALLEL_MIN_BYTES", 100_000)
     monkeypatch.setattr(transfer, "CHUNK", 16 << 10)
+    monkeypatch.setattr(ranged_parts, "CHUNK", 16 << 10)
     data = os.urandom(1_600_000)
     seen = []
     with serve_files(bytes_per_second=200_000) as server:  # per connection

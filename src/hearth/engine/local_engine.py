@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hearth.engine.batch import BatchDecoder, Event, Job
+from hearth.engine.batch import BatchDecoder
 from hearth.engine.chunks import EngineChunk, chunk_from_event
+from hearth.engine.jobs import Event, Job
 from hearth.engine.outbox import EventOutbox
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.prompt.context import check_fits

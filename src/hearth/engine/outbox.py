@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from hearth.engine.batch import Event
+from hearth.engine.jobs import Event
 
 # Text waits at most this long (~3 tokens of a 100 tokens/s stream); a person reading the
 # stream sees no difference, the decode threads see a third of the interruptions.

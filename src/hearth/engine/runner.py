@@ -43,8 +43,8 @@ class GenerationRunner:
         send({"op": "loaded", "load_ns": self.decoder.load_ns, "context": self.decoder.slot_context})
 
     def handle(self, op: str, command: dict[str, Any]) -> None:
-        from hearth.engine.batch import Event, Job
         from hearth.engine.grammar import compile_grammar
+        from hearth.engine.jobs import Event, Job
         from hearth.engine.runner_protocol import sampling_from_wire
         from hearth.errors import HearthError
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hearth.engine.batch import Event
 from hearth.engine.chunks import EngineChunk
+from hearth.engine.jobs import Event
 from hearth.engine.local_engine import stream_events
 from hearth.engine.runner_process import RunnerProcess, describe_exit
 from hearth.engine.runner_protocol import event_from_wire, load_command, sampling_to_wire

@@ -57,7 +57,7 @@ def event_to_wire(event: Any) -> dict[str, Any]:
 
 
 def event_from_wire(wire: dict[str, Any]) -> Any:
-    from hearth.engine.batch import Event
+    from hearth.engine.jobs import Event
 
     wire = dict(wire)
     stats = wire.pop("stats", None)

@@ -3,23 +3,19 @@
 Requests become the runtime's ChatRequest / GenerateRequest / EmbedRequest; the runtime's
 chunks become OpenAI objects, streamed as server-sent events (``data: {json}`` and a last
 ``data: [DONE]``). Errors before the first chunk are normal HTTP errors in OpenAI's shape
-(see responses.py); errors after it are one ``data: {"error": {...}}`` event.
+(``ERROR_SHAPE``, see error_shapes.py); errors after it are one ``data: {"error": {...}}`` event.
+The field translation is ``openai_translate.py``, the running and streaming ``openai_stream.py``,
+tool calls ``openai_tools.py``; this module holds the routes and the chunk-to-event mapping.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import logging
 import secrets
-import struct
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
 
 from hearth.api.openai_types import (
     AssistantMessage,
@@ -27,22 +23,17 @@ from hearth.api.openai_types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    ChatMessage,
     ChunkChoice,
     ChunkDelta,
     Completion,
     CompletionChoice,
     CompletionRequest,
-    ContentPart,
     EmbeddingList,
     EmbeddingObject,
     EmbeddingRequest,
     EmbeddingUsage,
-    HearthExtras,
     ModelList,
     ModelObject,
-    ResponseFormat,
-    SamplingFields,
     ToolCallDelta,
     Usage,
 )
@@ -50,29 +41,33 @@ from hearth.api.types import (
     ChatRequest,
     EmbedRequest,
     GenerateRequest,
-    Message,
-    Options,
-    ToolCall,
-    ToolCallFunction,
 )
-from hearth.errors import HearthError, InvalidModelName, InvalidRequest, ModelNotFound, ServerBusy
-from hearth.names import ModelName
+from hearth.errors import InvalidModelName, InvalidRequest, ModelNotFound
 from hearth.runtime import Runtime
 from hearth.server import gateway
 from hearth.server.bridge import CancelFlag, call_in_thread
 from hearth.server.error_shapes import ErrorShape, openai_error_body
-from hearth.server.openai_tools import ToolPlan, arguments_dict, plan_tools, read_output
-from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream
+from hearth.server.openai_stream import include_usage, run_to_end, sse_response
+from hearth.server.openai_tools import ToolPlan, plan_tools, read_output
+from hearth.server.openai_translate import (
+    encode,
+    finish_reason,
+    format_of,
+    options_for,
+    owner_of,
+    prompt_of,
+    sampling_options,
+    to_message,
+    usage_of,
+)
 
 router = APIRouter()
 # OpenAI clients parse {"error": {"message", "type", ...}} under /v1.
 ERROR_SHAPE = ErrorShape("/v1", openai_error_body)
-log = logging.getLogger("hearth.server")
 
 FINGERPRINT = "fp_hearth"
 # /openapi.json: with "stream": true these routes answer with server-sent events instead.
 STREAMED = {200: {"content": {"text/event-stream": {}}}}
-IMAGE_PARTS = {"image_url", "input_image", "image"}
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -112,158 +107,10 @@ async def retrieve_model(model_id: str, request: Request) -> ModelObject:
                        owned_by=stored.name.namespace)
 
 
-def owner_of(name: str) -> str:
-    try:
-        return ModelName.parse(name).namespace
-    except InvalidModelName:
-        return "library"
 
 
-# -- request translation --------------------------------------------------------------------
 
 
-def options_for(body: HearthExtras, **explicit: Any) -> Options:
-    """``options`` from the body, overridden by the OpenAI fields and the top-level extras."""
-    data = body.options.model_dump(exclude_none=True) if body.options else {}
-    explicit.update(num_ctx=body.num_ctx, top_k=body.top_k)
-    data.update({key: value for key, value in explicit.items() if value is not None})
-    try:
-        return Options(**data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        raise InvalidRequest(f"invalid request: {where}: {error.get('msg')}") from exc
-
-
-def sampling_options(body: SamplingFields, max_tokens: int | None) -> Options:
-    if body.n not in (None, 1):
-        raise InvalidRequest("n: only n=1 is supported")
-    stop = [body.stop] if isinstance(body.stop, str) else body.stop
-    return options_for(body, num_predict=max_tokens, temperature=body.temperature, top_p=body.top_p,
-                       seed=body.seed, stop=stop, frequency_penalty=body.frequency_penalty,
-                       presence_penalty=body.presence_penalty)
-
-
-def text_of(content: str | list[ContentPart] | None) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
-    for part in content:
-        if part.type == "text":
-            texts.append(part.text or "")
-        elif part.type in IMAGE_PARTS:
-            raise InvalidRequest("this model does not support images (it is a text-only model)")
-        else:
-            raise InvalidRequest(f"content parts of type '{part.type}' are not supported")
-    return "\n".join(texts)
-
-
-def to_message(message: ChatMessage) -> Message:
-    role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
-    tool_calls = None
-    if message.tool_calls:
-        if role != "assistant":
-            raise InvalidRequest("only assistant messages may carry tool_calls")
-        tool_calls = [
-            ToolCall(function=ToolCallFunction(
-                name=call.function.name, arguments=arguments_dict(call.function.name, call.function.arguments)))
-            for call in message.tool_calls
-        ]
-    return Message(role=role, content=text_of(message.content), tool_calls=tool_calls)
-
-
-def format_of(response_format: ResponseFormat | None) -> str | dict[str, Any] | None:
-    if response_format is None or response_format.type == "text":
-        return None
-    if response_format.type == "json_schema" and response_format.json_schema is not None:
-        return response_format.json_schema.schema_ or "json"
-    return "json"
-
-
-def finish_reason(done_reason: str | None, tool_calls: bool = False) -> str:
-    if done_reason == "length":
-        return "length"
-    return "tool_calls" if tool_calls else "stop"
-
-
-def usage_of(final: Any) -> Usage:
-    # prompt_eval_count counts only what was computed; OpenAI's prompt_tokens is the whole prompt.
-    prompt = (final.prompt_eval_count or 0) + (final.prompt_cache_count or 0)
-    completion = final.eval_count or 0
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
-
-
-# -- running and streaming ------------------------------------------------------------------
-
-
-async def run_to_end(request: Request, make: Callable[[CancelFlag], Iterator[Any]]) -> list[Any]:
-    first, items, flag = await open_stream(request, make)
-    chunks = [] if first is None else [first]
-    try:
-        chunks += [item async for item in items]
-    finally:
-        request.app.state.streams.discard(flag)
-        await items.aclose()
-    if not chunks or not chunks[-1].done:
-        # Only a shutdown ends generation without a last chunk.
-        raise ServerBusy(flag.reason or SHUTDOWN_MESSAGE)
-    request.app.state.metrics.record_generation(chunks[-1])
-    return chunks
-
-
-def sse_event(item: BaseModel | dict[str, Any]) -> bytes:
-    data = item.model_dump_json() if isinstance(item, BaseModel) else json.dumps(item)
-    return f"data: {data}\n\n".encode()
-
-
-def error_event(status: int, message: str) -> dict[str, Any]:
-    return openai_error_body(status, message)
-
-
-Events = Callable[[AsyncIterator[Any]], AsyncIterator[BaseModel]]
-
-
-async def sse_response(request: Request, make: Callable[[CancelFlag], Iterator[Any]],
-                       events: Events) -> StreamingResponse:
-    """The SSE counterpart of ``ndjson_response``: ``events`` turns runtime chunks into events."""
-    first, items, flag = await open_stream(request, make)
-    registry = request.app.state.streams
-    metrics = request.app.state.metrics
-
-    async def chunks() -> AsyncIterator[Any]:
-        if first is not None:
-            yield recorded(first)
-        async for item in items:
-            yield recorded(item)
-
-    def recorded(item: Any) -> Any:
-        if item.done:
-            metrics.record_generation(item)
-        return item
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for event in events(chunks()):
-                yield sse_event(event)
-            if flag.reason == SHUTDOWN_MESSAGE:
-                yield sse_event(error_event(503, SHUTDOWN_MESSAGE))
-                return
-            yield b"data: [DONE]\n\n"
-        except HearthError as exc:
-            yield sse_event(error_event(exc.status_code, exc.message))
-        except Exception:
-            log.exception("stream failed")
-            yield sse_event(error_event(500, "internal error while streaming; see the server log"))
-        finally:
-            registry.discard(flag)
-            await items.aclose()
-
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def include_usage(body: SamplingFields) -> bool:
-    return bool(body.stream_options and body.stream_options.include_usage)
 
 
 # -- chat -----------------------------------------------------------------------------------
@@ -388,16 +235,6 @@ async def completions(body: CompletionRequest, request: Request):
     return result
 
 
-def prompt_of(prompt: str | list[Any]) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if len(prompt) == 1 and isinstance(prompt[0], str):
-        return prompt[0]
-    if prompt and not all(isinstance(p, str) for p in prompt):
-        raise InvalidRequest("prompt: token arrays are not supported; send text")
-    raise InvalidRequest("prompt: only one prompt per request is supported")
-
-
 # -- embeddings -----------------------------------------------------------------------------
 
 
@@ -422,7 +259,3 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingList:
                          usage=EmbeddingUsage(prompt_tokens=count, total_tokens=count))
 
 
-def encode(vector: list[float], encoding_format: str) -> list[float] | str:
-    if encoding_format == "base64":
-        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
-    return vector
