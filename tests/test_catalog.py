@@ -14,14 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hearth.catalog import find_tag
-from hearth.catalog.entries import BITS_PER_WEIGHT, entry_tags, iter_entries, license_for_source
+from hearth.catalog.entries import entry_tags, iter_entries, license_for_source
 from hearth.catalog.hub_search import search_hugging_face
 from hearth.errors import ClosedModel
 from hearth.licenses import lookup
 from hearth.names import ModelName
 from hearth.providers.closed_models import closed_model_error
 from hearth.providers.directory import presets
-from hearth.runtime.catalog_facts import search_catalog
+from hearth.quantization import BITS_PER_WEIGHT
+from hearth.runtime.facts import search_catalog
 from tests.conftest import hearth_env, run_hearth
 
 FAMILIES = {"llama", "gemma", "gemini", "deepseek", "mistral", "qwen", "smollm", "phi", "gpt"}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hearth.cli.output import human_size
 from hearth.errors import InvalidModelName, ModelfileError, ModelNotFound, TemplateError
 from hearth.modelfile import parse_modelfile
 from hearth.runtime import Runtime
 from hearth.store import ModelStore
+from hearth.units import human_size
 from tests.conftest import hearth_env, run_hearth
 
 SYSTEM = "You are terse.\nAnswer in one line."

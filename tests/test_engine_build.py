@@ -134,3 +134,16 @@ def test_install_reuses_the_cached_wheel_and_records_it(tmp_path: Path) -> None:
     again = subprocess.run([str(python), script, "install"], env=env, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0 and "is installed" in again.stderr
+
+
+def test_a_build_keeps_its_settings_when_none_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `HEARTH_ENGINE_PORTABLE=1 ... install` (doctor's fix for a crash) or a CUDA build,
+    a plain `make` must not put the default build back: the record's settings apply."""
+    recorded = {"settings": {"HEARTH_ENGINE_PORTABLE": "1", "CMAKE_ARGS": "-DGGML_CUDA=on"}}
+    monkeypatch.setattr(build, "read_record", lambda prefix=None: recorded)
+    args = build.cmake_args()
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_CUDA=on" in args
+    assert "HEARTH_ENGINE_PORTABLE=1" in build.rebuild_command()
+    monkeypatch.setenv("CMAKE_ARGS", "-DGGML_VULKAN=on")  # given settings win, whole
+    args = build.cmake_args()
+    assert "-DGGML_VULKAN=on" in args and "-DGGML_CUDA=on" not in args and "-DGGML_NATIVE=OFF" not in args

@@ -356,7 +356,7 @@ def test_pull_into_a_disk_that_is_too_small_fails_before_downloading(tmp_path, m
 
 
 def test_speed_text_is_parsed() -> None:
-    from hearth.hub.rates import parse_rate
+    from hearth.units import parse_rate
 
     assert parse_rate("10M") == 10_000_000
     assert parse_rate("500K") == 500_000

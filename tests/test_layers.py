@@ -50,3 +50,10 @@ def test_only_the_engine_imports_llama_cpp(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "hearth.server is not allowed to import llama_cpp" in result.stdout
     assert "hearth.server.metrics -> llama_cpp" in result.stdout
+
+
+def test_the_cli_goes_through_the_runtime(tmp_path: Path) -> None:
+    result = lint_with(tmp_path, "cli/models.py",
+                       "\n\ndef sneak():\n    from hearth.store import ModelStore\n    return ModelStore\n")
+    assert result.returncode != 0
+    assert "hearth.cli is not allowed to import hearth.store" in result.stdout

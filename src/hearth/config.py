@@ -172,7 +172,7 @@ def debug() -> bool:
 
 
 def crash_guard() -> bool:
-    return _raw("HEARTH_CRASH_GUARD").strip().lower() not in {"0", "false", "no", "off"}
+    return _flag("HEARTH_CRASH_GUARD")
 
 
 def download_parts() -> int:

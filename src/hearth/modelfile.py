@@ -22,7 +22,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from hearth.api.types import Options
+from hearth.api.validation import first_problem
 from hearth.errors import InvalidRequest, ModelfileError
+from hearth.references import written_like_path
 
 INSTRUCTIONS = ("from", "parameter", "template", "system", "adapter", "license", "message")
 MESSAGE_ROLES = ("system", "user", "assistant")
@@ -44,6 +46,31 @@ class Modelfile:
     adapters: list[tuple[str, float]] = field(default_factory=list)
     # Where FROM was written; not part of a Modelfile's meaning, so not compared.
     from_line: int = field(default=0, compare=False)
+
+    def request_fields(self) -> dict[str, Any]:
+        """The content as ``/api/create`` fields (Ollama's names), only what is set; ``from``,
+        ``files`` and ``adapters`` are the sender's business (paths or uploaded blobs)."""
+        fields: dict[str, Any] = {}
+        for key, value in (("template", self.template), ("system", self.system)):
+            if value is not None:
+                fields[key] = value
+        if self.parameters:
+            fields["parameters"] = dict(self.parameters)
+        if self.licenses:
+            fields["license"] = list(self.licenses)
+        if self.messages:
+            fields["messages"] = list(self.messages)
+        return fields
+
+    @classmethod
+    def from_request_fields(cls, from_: str, adapters: list[tuple[str, float]], *,
+                            parameters: dict[str, Any] | None, template: str | None,
+                            system: str | None, license: str | list[str] | None,
+                            messages: list[dict] | None) -> Modelfile:
+        """The Modelfile an ``/api/create`` request describes (the other way round)."""
+        licenses = [license] if isinstance(license, str) else list(license or [])
+        return cls(from_=from_, parameters=dict(parameters or {}), template=template, system=system,
+                   licenses=licenses, messages=list(messages or []), adapters=adapters)
 
     def to_text(self) -> str:
         """A Modelfile text that ``parse_modelfile`` reads back to an equal ``Modelfile``."""
@@ -75,17 +102,12 @@ def resolve_from(modelfile: Modelfile, base_dir: Path) -> tuple[str, Path | None
     Modelfile can be shipped together.
     """
     value = modelfile.from_.strip()
-    if not _looks_like_path(value):
+    if not written_like_path(value):
         return "model", None
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = Path(base_dir).expanduser() / path
     return "file", Path(os.path.normpath(path.absolute()))
-
-
-def _looks_like_path(value: str) -> bool:
-    prefixes = ("./", "../", "/", "~", ".\\", "..\\")
-    return value.startswith(prefixes) or value in (".", "..") or value.lower().endswith(".gguf")
 
 
 class _Parser:
@@ -239,7 +261,7 @@ def _convert_parameter(name: str, value: str, error: Callable[[str], Exception])
     try:
         options = Options.model_validate({name: raw})
     except ValidationError as exc:
-        reason = exc.errors()[0].get("msg", "invalid value")
+        reason = first_problem(exc)[1]
         expected = _TYPE_WORDS.get(base, "a value")
         raise error(f"PARAMETER {name} expects {expected}, got '{value}' ({reason})") from None
     converted = getattr(options, name)

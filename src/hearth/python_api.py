@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from hearth.api.streams import join_stream
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
@@ -21,7 +22,8 @@ from hearth.api.types import (
 from hearth.runtime import Runtime
 
 _runtime: Runtime | None = None
-_lock = threading.Lock()
+_lock = threading.Lock()  # creating the runtime
+_pull_lock = threading.Lock()  # two threads asking for a missing model pull it once
 
 
 def _get_runtime() -> Runtime:
@@ -43,19 +45,6 @@ def _options(options: Options | dict[str, Any] | None, extra: dict[str, Any]) ->
     return Options(**extra).merged_over(base) if extra else base
 
 
-def _collect(chunks: Iterator[Any], field: str) -> Any:
-    """Join a stream into its final response, with the whole text in it."""
-    parts: list[str] = []
-    last = None
-    for chunk in chunks:
-        parts.append(chunk.response if field == "response" else chunk.message.content)
-        last = chunk
-    assert last is not None
-    if field == "response":
-        return last.model_copy(update={"response": "".join(parts)})
-    return last.model_copy(update={"message": Message(role="assistant", content="".join(parts))})
-
-
 def generate(
     model: str,
     prompt: str,
@@ -75,10 +64,10 @@ def generate(
     runtime = _get_runtime()
     request = GenerateRequest(model=model, prompt=prompt, system=system, format=format, raw=raw,
                               options=_options(options, option_values), stream=stream)
-    with _lock:  # two threads asking for a missing model pull it once
+    with _pull_lock:
         runtime.ensure_model(model)
     chunks = runtime.generate(request)
-    return chunks if stream else _collect(chunks, "response")
+    return chunks if stream else join_stream(chunks)
 
 
 def chat(
@@ -100,7 +89,7 @@ def chat(
     parsed = [m if isinstance(m, Message) else Message(**m) for m in messages]
     request = ChatRequest(model=model, messages=parsed, format=format, tools=tools,
                           options=_options(options, option_values), stream=stream)
-    with _lock:
+    with _pull_lock:
         runtime.ensure_model(model)
     chunks = runtime.chat(request)
-    return chunks if stream else _collect(chunks, "message")
+    return chunks if stream else join_stream(chunks)

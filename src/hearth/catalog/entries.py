@@ -10,21 +10,12 @@ from importlib import resources
 from typing import Any
 
 from hearth.names import DEFAULT_HOST, DEFAULT_NAMESPACE, ModelName
+from hearth.quantization import BITS_PER_WEIGHT
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-# Approximate bits per weight of common GGUF quantizations (llama.cpp's figures for 7B-class
-# models). Used only to estimate the size of a quantization the catalog lists but does not
-# measure; such sizes are marked approximate.
-BITS_PER_WEIGHT = {
-    "Q2_K": 3.35, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.55, "Q4_1": 5.0,
-    "Q4_K_S": 4.58, "Q4_K_M": 4.85, "Q5_0": 5.54, "Q5_K_S": 5.54, "Q5_K_M": 5.69, "Q6_K": 6.59,
-    "Q8_0": 8.5, "F16": 16.0, "BF16": 16.0,
-}
-
 
 @dataclass(frozen=True)
 class CatalogTag:

@@ -56,7 +56,7 @@ def entry_dict(model: str, entry: dict[str, Any]) -> dict[str, Any]:
         "weights": weights,
         "context_length": int(entry.get("context_length", 0)),
         "tags": tag_dicts,
-        "provider_hint": "",  # filled in by runtime.catalog_facts (a provider question)
+        "provider_hint": "",  # filled in by runtime.facts (a provider question)
         "providers": list(entry.get("providers", [])),
     }
 

@@ -3,12 +3,14 @@ in native code (a segfault, an abort, the out-of-memory killer) ends as one line
 model, the operation and the signal, and exit status 1, instead of a bare "Segmentation fault".
 
 Why a fork and not a runner process as the server uses: the fork happens after argument parsing
-and before anything is imported or loaded, so it costs about a millisecond, and the child keeps
-the terminal, stdin and everything the command already parsed; a runner would add a second
-Python start and a model load that the user waits for on every ``hearth run``. The parent only
-waits: Ctrl-C reaches the child through the terminal, and a SIGTERM or SIGHUP sent to the parent
-is passed on. The child dies with the parent (Linux: PR_SET_PDEATHSIG), so killing ``hearth``
-never leaves an orphan decoding in the background.
+and before anything heavy is imported or loaded, so the child keeps the terminal, stdin and
+everything the command already parsed, and the user waits for no second Python start or model
+load (``benchmarks/engine_isolation.py`` measures it). The parent only waits. Ctrl-C and Ctrl-\\
+reach the child from the terminal (the parent ignores them, from before the fork, so no key can
+hit it in between); a SIGTERM or SIGHUP sent to the parent alone is passed on. The child dies
+with the parent (Linux: PR_SET_PDEATHSIG; elsewhere it watches its parent), so killing
+``hearth`` never leaves an orphan decoding in the background, and it leaves with ``os._exit``
+so that nothing of the caller's runs twice.
 
 ``HEARTH_CRASH_GUARD=0`` runs the command in this process instead (for a debugger).
 """
@@ -20,22 +22,23 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
+
+from hearth.exits import signal_name
 
 # Signals a user or a supervisor sends to stop a command: the child stopping on one of them is
 # not a crash, and the parent exits the way a shell expects (128 + the signal number).
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE}
-FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+STOP_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE}
+FROM_THE_TERMINAL = (signal.SIGINT, signal.SIGQUIT)  # sent to the whole foreground group
+FORWARDED = (signal.SIGTERM, signal.SIGHUP)  # may be sent to the parent alone
 PR_SET_PDEATHSIG = 1
 
 
 def crash_message(work: str, signal_number: int) -> str:
-    try:
-        name = signal.Signals(signal_number).name
-    except ValueError:
-        name = f"signal {signal_number}"
     hint = " (out of memory?)" if signal_number == signal.SIGKILL else ""
-    return f"hearth: the engine crashed while {work}: killed by {name}{hint}; run `hearth doctor`"
+    return (f"hearth: the engine crashed while {work}: killed by {signal_name(signal_number)}{hint}; "
+            "run `hearth doctor`")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -58,21 +61,40 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _child(work: Callable[[], int], parent: int, handlers: dict[int, object]) -> None:
+    """Run the work and leave: the exit status is all the parent needs."""
+    for number, handler in handlers.items():
+        signal.signal(number, handler)  # type: ignore[arg-type]
+    code = 1
+    try:
+        _die_with_parent(parent)
+        code = work()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # what the command itself would print, then the status it would give
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
 def _wait(pid: int) -> int:
     def forward(number: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, number)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal sends it to the child as well
-    for number in FORWARDED:
-        signal.signal(number, forward)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 1
-        if not os.WIFSTOPPED(status):
-            return os.waitstatus_to_exitcode(status)
+    previous = {number: signal.signal(number, forward) for number in FORWARDED}
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 1
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return os.waitstatus_to_exitcode(status)
 
 
 def run_guarded(work: Callable[[], int], describe: str) -> int:
@@ -84,11 +106,15 @@ def run_guarded(work: Callable[[], int], describe: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
+    handlers = {number: signal.signal(number, signal.SIG_IGN) for number in FROM_THE_TERMINAL}
     pid = os.fork()
     if pid == 0:
-        _die_with_parent(parent)
-        return work()  # the child returns through main() and exits as the command would
-    code = _wait(pid)
+        _child(work, parent, handlers)
+    try:
+        code = _wait(pid)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
     if code >= 0:
         return code
     if -code in STOP_SIGNALS:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from hearth.engine.quantize import QUANT_TYPES
+    from hearth.quantization import QUANT_TYPES
 
     parser = commands.add_parser(
         "create",

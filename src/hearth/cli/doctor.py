@@ -35,7 +35,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _size(value: int | None) -> str:
-    from hearth.cli.output import human_size
+    from hearth.units import human_size
 
     return "unknown" if value is None else human_size(value)
 

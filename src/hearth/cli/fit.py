@@ -33,15 +33,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from hearth.errors import InvalidRequest
-    from hearth.fit.target import fit_target
-    from hearth.store import ModelStore
+    from hearth.runtime import Runtime
 
     if args.ctx is not None and args.ctx < 16:
         raise InvalidRequest("--ctx must be at least 16 tokens")
     if args.parallel < 1:
         raise InvalidRequest("--parallel must be at least 1")
-    answer = fit_target(ModelStore(), args.model, args.ctx, catalog=args.catalog,
-                        n_parallel=args.parallel)
+    answer = Runtime().fit(args.model, args.ctx, catalog=args.catalog, n_parallel=args.parallel)
     if args.json:
         import json
 
@@ -54,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def memory_line(report: Any) -> str:
-    from hearth.cli.output import human_size
+    from hearth.units import human_size
 
     line = f"{human_size(report.available_bytes)} free RAM"
     if report.gpu_available_bytes is None:
@@ -63,8 +61,10 @@ def memory_line(report: Any) -> str:
 
 
 def print_report(report: Any, kind: str) -> None:
-    from hearth.cli.output import human_size
-    from hearth.fit import FITS_FRACTION, TIGHT_FRACTION
+    from hearth.runtime.facts import fit_thresholds
+    from hearth.units import human_size
+
+    FITS_FRACTION, TIGHT_FRACTION = fit_thresholds()  # noqa: N806 - constants of hearth.fit
 
     about = ", ".join(x for x in (kind, report.quantization,
                                   f"{report.parameter_size} parameters" if report.parameter_size else "") if x)
@@ -94,7 +94,8 @@ def print_report(report: Any, kind: str) -> None:
 
 
 def print_catalog(answer: Any) -> None:
-    from hearth.cli.output import human_size, print_columns
+    from hearth.cli.output import print_columns
+    from hearth.units import human_size
 
     first = answer.reports[0]
     name = answer.query.split(":")[0]

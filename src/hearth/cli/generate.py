@@ -33,6 +33,7 @@ def handle(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from hearth.api.types import Options
+    from hearth.api.validation import first_problem
     from hearth.cli.streaming import parse_adapter_flags, print_timings, stream_to_stdout
     from hearth.errors import InvalidRequest
     from hearth.runtime import Runtime
@@ -44,8 +45,8 @@ def handle(args: argparse.Namespace) -> int:
             repeat_penalty=args.repeat_penalty,
         )
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidRequest(f"{error['loc'][0]}: {error['msg']}") from None
+        where, what = first_problem(exc)
+        raise InvalidRequest(f"{where.split('.')[0]}: {what}") from None
     runtime = Runtime()
     loaded = runtime.load_file(Path(args.model), options, parse_adapter_flags(args.adapter))
     print(args.prompt, end="", flush=True)

@@ -32,13 +32,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def handle_export(args: argparse.Namespace) -> int:
-    from hearth.cli.output import ProgressPrinter, human_size
-    from hearth.interop.export import export_model
-    from hearth.store import ModelStore
+    from hearth.cli.output import ProgressPrinter
+    from hearth.runtime import Runtime
+    from hearth.units import human_size
 
     with ProgressPrinter() as progress:
-        result = export_model(ModelStore(), args.model, args.destination, force=args.force,
-                              progress=progress)
+        result = Runtime().export(args.model, args.destination, force=args.force, progress=progress)
     how = ("copied unchanged, sha256 verified" if result.unchanged_copy
            else "metadata set: " + ", ".join(result.written_metadata))
     print(f"exported '{args.model}' to {result.path} ({human_size(result.size)}; {how})")
@@ -52,15 +51,14 @@ def handle_import(args: argparse.Namespace) -> int:
 
     from hearth.cli.output import ProgressPrinter, print_columns
     from hearth.errors import InvalidRequest
-    from hearth.interop.ollama_import import default_ollama_dir, import_ollama_store
-    from hearth.store import ModelStore
+    from hearth.runtime import Runtime
 
     if args.ollama is None:
         raise InvalidRequest("say where to import from: hearth import --ollama [DIR] (a GGUF file "
                              "is imported with: hearth create NAME --from FILE.gguf)")
-    root = Path(args.ollama).expanduser() if args.ollama else default_ollama_dir()
+    given = Path(args.ollama).expanduser() if args.ollama else None
     with ProgressPrinter() as progress:
-        outcomes = import_ollama_store(ModelStore(), root, progress, short_names=args.short_names)
+        root, outcomes = Runtime().import_ollama(given, progress, short_names=args.short_names)
     rows = [["STATUS", "NAME", "DETAIL"]]
     for outcome in outcomes:
         detail = outcome.detail

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,48 +34,13 @@ def handle(args: argparse.Namespace) -> int:
     return handle_show(args)
 
 
-def describe(target: str) -> dict[str, Any]:
-    """What ``target`` is and its license: an installed model first, then a catalog model,
-    then a license id."""
-    import contextlib
-
-    from hearth.catalog import catalog_entry, find_tag
-    from hearth.errors import HearthError, ModelNotFound
-    from hearth.licenses import license_summary, lookup, resolve_license
-    from hearth.names import ModelName
-    from hearth.store import ModelStore
-
-    parsed = None
-    with contextlib.suppress(HearthError):  # a license id such as "CC BY-NC 4.0" is no model name
-        parsed = ModelName.parse(target)
-    if parsed is not None:
-        store = ModelStore()
-        if store.exists(parsed):
-            model = store.get(parsed)
-            resolved = resolve_license(store, model)
-            return {"subject": model.name.short, "kind": "installed model", "origin": resolved.origin,
-                    "license": license_summary(resolved.license_id)}
-        tag = find_tag(parsed)
-        if tag is not None:
-            return {"subject": f"{tag.model}:{tag.tag}", "kind": "catalog model", "origin": "catalog",
-                    "license": license_summary(tag.license)}
-        entry = catalog_entry(parsed)
-        if entry is not None:
-            kind = "closed catalog model" if entry.get("weights") == "closed" else "catalog model"
-            return {"subject": parsed.model, "kind": kind, "origin": "catalog",
-                    "license": license_summary(str(entry.get("license", "")))}
-    if lookup(target) is not None:
-        return {"subject": target, "kind": "license id", "origin": "", "license": license_summary(target)}
-    raise ModelNotFound(target, "it is not installed, not in the catalog, and not a license id hearth knows")
-
-
 def _policy_line() -> tuple[str, bool]:
     """(text, ok) about the current license policy; ok is False when it cannot be read."""
     from hearth.errors import LicensePolicyError
-    from hearth.licenses.policy import current_policy
+    from hearth.runtime import Runtime
 
     try:
-        policy = current_policy()
+        policy = Runtime().license_policy()
     except LicensePolicyError as exc:
         return exc.message, False
     return ("" if policy is None else policy.path), True
@@ -89,14 +53,15 @@ def handle_show(args: argparse.Namespace) -> int:
 
     from hearth.cli.output import stdout_console
     from hearth.errors import LicensePolicyError
-    from hearth.licenses import badge
-    from hearth.licenses.policy import current_policy
+    from hearth.runtime import Runtime
+    from hearth.runtime.facts import badge
 
-    described = describe(args.model)
+    runtime = Runtime()
+    described = runtime.describe_license(args.model)
     summary = described["license"]
     verdict = None
     try:
-        policy = current_policy()
+        policy = runtime.license_policy()
     except LicensePolicyError as exc:
         policy, verdict = None, f"policy error: {exc.message}"
     if policy is not None and described["kind"] != "license id":
@@ -133,11 +98,11 @@ def handle_audit(args: argparse.Namespace) -> int:
     import json
 
     from hearth.cli.output import print_columns
-    from hearth.licenses.audit import audit_models
-    from hearth.store import ModelStore
+    from hearth.runtime import Runtime
 
+    runtime = Runtime()
     policy_path, _ = _policy_line()
-    rows = audit_models(ModelStore(), commercial=args.commercial)  # a broken policy raises here
+    rows = runtime.audit_licenses(commercial=args.commercial)  # a broken policy raises here
     violations = [row for row in rows if row.verdict == "violation"]
     if args.json:
         print(json.dumps({"policy": policy_path or None, "commercial": args.commercial,
@@ -150,9 +115,7 @@ def handle_audit(args: argparse.Namespace) -> int:
         rules.append("licenses must allow commercial use")
     print("checking: " + ("; ".join(rules) if rules else
                           "nothing (no HEARTH_LICENSE_POLICY; add --commercial to require commercial use)"))
-    from hearth.licenses.policy import current_policy, unrecognised_warning
-
-    warning = unrecognised_warning(current_policy())
+    warning = runtime.license_policy_warning()
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if not rows:

@@ -76,15 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.debug:
         os.environ["HEARTH_DEBUG"] = "1"
+    describe = getattr(args, "engine_work", None)
+    if describe is not None:
+        from hearth.cli.crash_guard import run_guarded
+
+        return run_guarded(lambda: run_handler(args), describe(args))
+    return run_handler(args)
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """The command's exit status, with expected failures as one line on stderr."""
     from hearth import config
     from hearth.errors import HearthError
 
     try:
-        describe = getattr(args, "engine_work", None)
-        if describe is not None:
-            from hearth.cli.crash_guard import run_guarded
-
-            return run_guarded(lambda: int(args.handler(args) or 0), describe(args))
         return int(args.handler(args) or 0)
     except HearthError as exc:
         if config.debug():

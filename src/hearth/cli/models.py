@@ -50,21 +50,22 @@ def handle_list(args: argparse.Namespace) -> int:
 
         return handle_list_remote(args.remote)
 
-    from hearth.cli.output import human_age, human_size, print_columns
+    from hearth.cli.output import human_age, print_columns
     from hearth.client import Client
+    from hearth.units import human_size
 
     rows = [["NAME", "ID", "SIZE", "MODIFIED"]]
     client = Client.if_running()
     if client is not None:
-        for model in client._json("GET", "/api/tags").get("models", []):
+        for model in client.list_raw():
             modified = datetime.fromisoformat(model["modified_at"].replace("Z", "+00:00"))
             rows.append([model["name"], model["digest"][:12], human_size(model["size"]), human_age(modified)])
     else:
-        from hearth.store import ModelStore
+        from hearth.runtime.installed import installed_models
 
-        for stored in ModelStore().list():
-            rows.append([stored.name.short, stored.short_id, human_size(stored.size),
-                         human_age(stored.modified_at)])
+        for listed in installed_models():
+            rows.append([listed.name, listed.short_id, human_size(listed.size),
+                         human_age(listed.modified_at)])
     print_columns(rows)
     return 0
 
@@ -137,10 +138,10 @@ def handle_cp(args: argparse.Namespace) -> int:
 
 
 def handle_prune(args: argparse.Namespace) -> int:
-    from hearth.cli.output import human_size
-    from hearth.store import ModelStore
+    from hearth.runtime import Runtime
+    from hearth.units import human_size
 
-    report = ModelStore().prune()
+    report = Runtime().prune()
     print(f"removed {report.blobs_removed} unused blob(s) and {report.temp_files_removed} "
           f"leftover temp file(s), freed {human_size(report.bytes_freed)}")
     return 0
@@ -151,8 +152,9 @@ def handle_ps(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from hearth import config
-    from hearth.cli.output import human_size, print_columns
+    from hearth.cli.output import print_columns
     from hearth.client import Client
+    from hearth.units import human_size
 
     rows = [["NAME", "ID", "SIZE", "CONTEXT", "UNTIL"]]
     client = Client.if_running()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from hearth.units import human_size  # noqa: F401  (the CLI's tables import it from here)
+from hearth.units import human_size
 
 if TYPE_CHECKING:
     from hearth.api.types import ProgressResponse

@@ -65,8 +65,8 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
     from hearth.client import Client
-    from hearth.hub.rates import parse_rate
-    from hearth.hub.source_files import is_local_path
+    from hearth.references import is_local_path
+    from hearth.units import parse_rate
 
     max_speed = parse_rate(args.max_speed)
     backend = connect()
@@ -74,9 +74,9 @@ def handle(args: argparse.Namespace) -> int:
         ask = None if args.accept_license else ask_on_terminal(progress)
         if is_local_path(args.model) and isinstance(backend, Client):
             # A running server cannot read this machine's files by path: upload the file.
-            from hearth.hub.source_files import name_from_filename
+            from hearth.runtime.library import name_for_file
 
-            name = name_from_filename(args.model).short
+            name = name_for_file(args.model)
             backend.create(name, from_path=args.model, progress=progress)
             print(f"imported {args.model} as {name}", file=sys.stderr)
             return 0

@@ -20,43 +20,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle, engine_work=lambda args: f"measuring {', '.join(args.models)}")
 
 
-def resident_bytes() -> int:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def model_file(name: str):
-    from pathlib import Path
-
-    from hearth.store import ModelStore
-
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    return ModelStore().get(name).model_path
-
-
 def handle(args: argparse.Namespace) -> int:
-    import gc
     import sys
     from pathlib import Path
 
     from hearth import config
-    from hearth.cli.output import human_size, print_columns
-    from hearth.engine.perplexity import (
-        default_text,
-        open_scorer,
-        perplexity_of_tokens,
-        tokenize_text,
-    )
+    from hearth.cli.output import print_columns
     from hearth.errors import InvalidRequest
-    from hearth.gguf import read_gguf
+    from hearth.runtime import Runtime
+    from hearth.runtime.quality import default_text
+    from hearth.units import human_size
 
     if args.ctx < 16:
         raise InvalidRequest("--ctx must be at least 16")
@@ -68,22 +41,13 @@ def handle(args: argparse.Namespace) -> int:
     else:
         text = default_text()
     threads = args.threads or config.num_thread()
+    runtime = Runtime()
     rows = [["MODEL", "QUANT", "FILE SIZE", "MEMORY", "PERPLEXITY", "TOKENS/S"]]
     for name in args.models:
-        path = model_file(name)
-        info = read_gguf(path)
         print(f"measuring {name} ...", file=sys.stderr)
-        before = resident_bytes()
-        llm = open_scorer(path, args.ctx, threads)
-        try:
-            result = perplexity_of_tokens(llm, tokenize_text(llm, text), args.ctx)
-            memory = max(0, resident_bytes() - before)
-        finally:
-            llm.close()
-            del llm
-            gc.collect()
-        rows.append([name, info.quantization, human_size(info.file_size), human_size(memory),
-                     f"{result.perplexity:.3f}", f"{result.tokens_per_second:.1f}"])
+        row = runtime.measure_quality(name, text, args.ctx, threads)
+        rows.append([name, row.quantization, human_size(row.file_size), human_size(row.memory),
+                     f"{row.perplexity:.3f}", f"{row.tokens_per_second:.1f}"])
     print_columns(rows)
     print(f"({len(text.split())} words of text, windows of {args.ctx} tokens; "
           "lower perplexity is better)", file=sys.stderr)

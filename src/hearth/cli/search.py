@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _size(tag: dict[str, Any]) -> str:
-    from hearth.cli.output import human_size
+    from hearth.units import human_size
 
     if not tag["size"]:
         return ""
@@ -42,7 +42,7 @@ def _context(tokens: int) -> str:
 def _print_entry(console: Any, item: dict[str, Any]) -> None:
     from rich.markup import escape
 
-    from hearth.licenses import badge
+    from hearth.runtime.facts import badge
 
     closed = item["weights"] == "closed"
     weights = "closed weights, API only" if closed else "open weights"
@@ -92,13 +92,13 @@ def handle(args: argparse.Namespace) -> int:
     import json
 
     from hearth.cli.output import stdout_console
-    from hearth.runtime.catalog_facts import search_catalog
+    from hearth.runtime.facts import search_catalog
 
     query = " ".join(args.query).strip()
     found = search_catalog(query)
     hub = None
     if not args.no_hub and query:
-        from hearth.catalog.hub_search import search_hugging_face
+        from hearth.runtime.facts import search_hugging_face
 
         hub = search_hugging_face(query, limit=max(1, args.limit))
     if args.json:

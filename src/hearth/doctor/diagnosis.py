@@ -28,11 +28,11 @@ def compiled_in(build: dict[str, Any], feature: str) -> bool:
 def crash_fix(build: dict[str, Any], record: dict[str, Any]) -> str:
     """What to do after the engine died by a signal: leave out what is known to crash, then fall
     back to llama.cpp's portable build, then ask for a report."""
-    from hearth.engine.build import rebuild_command
+    from hearth.engine.build import kept_features, rebuild_command
 
     if compiled_in(build, "AMX_INT8"):
         return (f"this build has llama.cpp's AMX code, which crashes on some CPUs; rebuild without "
-                f"it: {rebuild_command()}")
+                f"it: {rebuild_command(drop_kept='amx' in kept_features())}")
     if not record.get("portable"):
         return ("rebuild the engine without CPU-specific code (llama.cpp's portable build): "
                 f"{rebuild_command(portable_build=True)}")

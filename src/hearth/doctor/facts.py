@@ -84,14 +84,18 @@ def memory_facts() -> dict[str, Any]:
             "gpu_free": memory.gpu_free, "gpu_total": memory.gpu_total}
 
 
+def _existing_ancestor(folder: Path) -> Path:
+    """``folder``, or the nearest folder above it that exists (HEARTH_HOME may not exist yet)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def _writable(folder: Path) -> bool:
     """Whether a file can really be made there (``os.access`` says yes to root on a read-only
     mount and to every ACL it does not understand)."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
     try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".hearth-doctor-"):
+        with tempfile.NamedTemporaryFile(dir=_existing_ancestor(folder), prefix=".hearth-doctor-"):
             return True
     except OSError:
         return False
@@ -104,18 +108,15 @@ def home_facts() -> dict[str, Any]:
 
     home = config.home()
     facts: dict[str, Any] = {"path": str(home), "exists": home.is_dir(), "writable": _writable(home)}
-    existing = home
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
     try:
-        facts["disk_free"] = shutil.disk_usage(existing).free
+        facts["disk_free"] = shutil.disk_usage(_existing_ancestor(home)).free
     except OSError:
         facts["disk_free"] = None
     try:
         models = ModelStore().list() if home.is_dir() else []
         facts["models"] = len(models)
         facts["default_model"] = next((str(m.model_path) for m in models
-                                       if m.name.short in ("smollm2", "smollm2:latest")), None)
+                                       if m.name.short == "smollm2:latest"), None)
     except (HearthError, OSError) as exc:
         facts["models"] = None
         facts["models_error"] = getattr(exc, "message", str(exc))
@@ -161,10 +162,11 @@ def engine_record() -> dict[str, Any]:
     from hearth.engine import build
 
     record = build.read_record()
+    installed = build.installed_fingerprint()
     return {
-        "installed": build.installed_fingerprint() is not None,
+        "installed": installed is not None,
         "built_by_hearth": record is not None,
-        "matches_this_machine": build.record_matches(record),
+        "matches_this_machine": build.record_matches(record, installed),
         "left_out": (record or {}).get("left_out"),
         "cmake_args": (record or {}).get("cmake_args"),
         "portable": (record or {}).get("portable", False),

@@ -9,7 +9,7 @@ types an engine yields are in ``chunks.py`` and re-exported here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from hearth.engine.chunks import EngineChunk, GenerationStats
 from hearth.engine.settings import LoadSettings, SamplingSettings
@@ -28,7 +28,6 @@ class Vocab(Protocol):
     def fill_in_middle(self, prefix: str, suffix: str) -> list[int] | None: ...
 
 
-@runtime_checkable
 class LoadedEngine(Protocol):
     """What the scheduler and ``hearth ps`` read of any loaded engine."""
 

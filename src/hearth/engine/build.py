@@ -13,7 +13,8 @@ to the environment, so a mismatch is rebuilt instead of trusted.
 
 This file uses the standard library only: the Makefile runs it by path before hearth is
 installed (``python src/hearth/engine/build.py install``), and ``hearth doctor`` imports it to
-name the rebuild command. Settings (environment): ``CMAKE_ARGS`` (your own, e.g. ``-DGGML_CUDA=on``;
+name the rebuild command. Settings (environment; when none is given, those the installed build
+was made with): ``CMAKE_ARGS`` (your own, e.g. ``-DGGML_CUDA=on``;
 hearth's flags are merged in), ``HEARTH_ENGINE_KEEP=amx`` (compile a left-out feature in after
 all), ``HEARTH_ENGINE_PORTABLE=1`` (no ``-march=native``: llama.cpp's baseline x86-64 / arm64
 build, for a CPU where even the safe native build fails), ``HEARTH_ENGINE_CACHE`` (the cache folder).
@@ -48,13 +49,30 @@ LEFT_OUT: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# The environment that chooses a build. Given, they are what the build uses; none given, the
+# build keeps what the installed one was built with (the record's ``settings``), so a plain
+# `make` after `CMAKE_ARGS=-DGGML_CUDA=on ... install` or a portable rebuild does not undo it.
+SETTINGS = ("CMAKE_ARGS", "HEARTH_ENGINE_KEEP", "HEARTH_ENGINE_PORTABLE")
+
+
+def build_settings() -> dict[str, str]:
+    given = {name: os.environ[name] for name in SETTINGS if name in os.environ}
+    if given:
+        return given
+    recorded = (read_record() or {}).get("settings")
+    return dict(recorded) if isinstance(recorded, dict) else {}
+
+
+def _setting(name: str) -> str:
+    return str(build_settings().get(name, ""))
+
+
 def kept_features() -> set[str]:
-    return {name.strip().lower() for name in os.environ.get("HEARTH_ENGINE_KEEP", "").split(",")
-            if name.strip()}
+    return {name.strip().lower() for name in _setting("HEARTH_ENGINE_KEEP").split(",") if name.strip()}
 
 
 def portable() -> bool:
-    return os.environ.get("HEARTH_ENGINE_PORTABLE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return _setting("HEARTH_ENGINE_PORTABLE").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def left_out() -> list[str]:
@@ -68,7 +86,7 @@ def cmake_args() -> list[str]:
     undefine = [f"-U{macro}" for name in left_out() for macro in LEFT_OUT[name][0]]
     args: list[str] = []
     flags = {"CMAKE_C_FLAGS": list(undefine), "CMAKE_CXX_FLAGS": list(undefine)}
-    for arg in shlex.split(os.environ.get("CMAKE_ARGS", "")):
+    for arg in shlex.split(_setting("CMAKE_ARGS")):
         key, _, value = arg[2:].partition("=") if arg.startswith("-D") else ("", "", "")
         key = key.split(":")[0]
         if key in flags:
@@ -132,10 +150,16 @@ def read_record(prefix: str | None = None) -> dict | None:
         return None
 
 
-def rebuild_command(*, portable_build: bool = False) -> str:
+def rebuild_command(*, portable_build: bool = False, drop_kept: bool = False) -> str:
     """The one command that rebuilds (when the installed build does not match) and reinstalls
-    the engine into this environment."""
-    prefix = "HEARTH_ENGINE_PORTABLE=1 " if portable_build else ""
+    the engine into this environment: with the settings it was built with, portable when asked,
+    and with nothing kept in when ``drop_kept`` (after a crash in a feature kept on purpose)."""
+    settings = build_settings()
+    if portable_build:
+        settings["HEARTH_ENGINE_PORTABLE"] = "1"
+    if drop_kept:
+        settings["HEARTH_ENGINE_KEEP"] = ""
+    prefix = "".join(f"{name}={shlex.quote(value)} " for name, value in settings.items())
     return f"{prefix}{shlex.quote(sys.executable)} -m hearth.engine.build install"
 
 
@@ -151,11 +175,12 @@ def installed_fingerprint() -> str | None:
     return hashlib.sha256((files or "").encode()).hexdigest()[:20] if files else None
 
 
-def record_matches(record: dict | None) -> bool:
-    """Whether the installed engine is the one hearth built for this machine and these settings."""
+def record_matches(record: dict | None, installed: str | None = None) -> bool:
+    """Whether the installed engine is the one hearth built for this machine and these settings
+    (``installed``: its fingerprint, when the caller has read it already)."""
     if not record or record.get("tag") != build_tag():
         return False
-    installed = installed_fingerprint()
+    installed = installed or installed_fingerprint()
     return installed is not None and record.get("installed") == installed
 
 
@@ -226,6 +251,7 @@ def install(force: bool = False) -> int:
     record_path().write_text(json.dumps({
         "tag": tag,
         "version": ENGINE_VERSION,
+        "settings": build_settings(),
         "cmake_args": cmake_args(),
         "left_out": left_out(),
         "portable": portable(),

@@ -8,30 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hearth.errors import EngineError, InvalidRequest
-
-# Types users can ask for, by the names llama.cpp and Ollama use.
-QUANT_TYPES: dict[str, str] = {
-    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
-    "Q6_K": "LLAMA_FTYPE_MOSTLY_Q6_K",
-    "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-    "Q5_K_S": "LLAMA_FTYPE_MOSTLY_Q5_K_S",
-    "Q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1",
-    "Q5_0": "LLAMA_FTYPE_MOSTLY_Q5_0",
-    "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
-    "Q4_K_S": "LLAMA_FTYPE_MOSTLY_Q4_K_S",
-    "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
-    "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
-    "Q3_K_L": "LLAMA_FTYPE_MOSTLY_Q3_K_L",
-    "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M",
-    "Q3_K_S": "LLAMA_FTYPE_MOSTLY_Q3_K_S",
-    "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K",
-    "IQ4_NL": "LLAMA_FTYPE_MOSTLY_IQ4_NL",
-    "F16": "LLAMA_FTYPE_MOSTLY_F16",
-    "BF16": "LLAMA_FTYPE_MOSTLY_BF16",
-}
-
-# Sources that still hold the full information; anything lower loses quality twice.
-FULL_PRECISION = frozenset({"F32", "F16", "BF16", "Q8_0"})
+from hearth.quantization import FULL_PRECISION, QUANT_TYPES
 
 
 def check_quantize_request(source_type: str, target: str, allow_requantize: bool) -> str:

@@ -77,9 +77,17 @@ class EmbeddingRunner:
         send({"op": "loaded", "load_ns": self.engine.load_ns, "context": self.engine.context_length})
 
     def handle(self, op: str, command: dict[str, Any]) -> None:
-        if op == "embed":
+        from hearth.errors import EngineError, HearthError
+
+        if op != "embed":
+            return
+        try:
             vectors, count = self.engine.embed(list(command["texts"]), truncate=bool(command["truncate"]))
-            self.send({"op": "embedded", "id": command["id"], "vectors": vectors, "count": count})
+        except HearthError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one request's failure, not the runner's death
+            raise EngineError(f"embedding failed: {type(exc).__name__}: {exc}") from exc
+        self.send({"op": "embedded", "id": command["id"], "vectors": vectors, "count": count})
 
     def close(self) -> None:
         self.engine.close()
@@ -97,7 +105,7 @@ def main() -> int:
         with lock:
             channel.write(line + "\n")
 
-    from hearth.errors import HearthError
+    from hearth.errors import EngineError, HearthError
 
     runner: GenerationRunner | EmbeddingRunner | None = None
     for line in sys.stdin:
@@ -108,7 +116,10 @@ def main() -> int:
         op = command.get("op")
         try:
             if op == "load" and runner is None:
-                runner = RUNNER_KINDS[command.get("kind", "generate")](command, send)
+                kind = RUNNER_KINDS.get(command.get("kind", "generate"))
+                if kind is None:
+                    raise EngineError(f"unknown runner kind {command.get('kind')!r}")
+                runner = kind(command, send)
             elif op == "close":
                 break
             elif runner is not None and isinstance(op, str):

@@ -18,14 +18,14 @@ from typing import Any
 from hearth.engine.chunks import EngineChunk
 from hearth.engine.jobs import Event
 from hearth.engine.local_engine import stream_events
-from hearth.engine.runner_process import RunnerProcess, describe_exit
+from hearth.engine.runner_process import RunnerProcess
 from hearth.engine.runner_protocol import event_from_wire, load_command, sampling_to_wire
 from hearth.engine.settings import LoadSettings, SamplingSettings
 from hearth.engine.vocabulary import Vocabulary
 from hearth.errors import EngineError
 from hearth.prompt.context import check_fits
 
-__all__ = ["RunnerEmbeddingEngine", "RunnerEngine", "describe_exit"]
+__all__ = ["RunnerEmbeddingEngine", "RunnerEngine"]
 
 
 class RunnerEngine:
@@ -38,14 +38,17 @@ class RunnerEngine:
         self._lock = threading.Lock()
         self.runner = RunnerProcess(label or path.name)
         self.pid = self.runner.pid
-        self.runner.send(load_command(path, settings, n_parallel=n_parallel))
-        # Tokenizing here (vocabulary only, no weights) saves a round trip per request; it is
-        # read while the runner loads the weights, so the two waits overlap.
-        self.vocab = Vocabulary.load(path)
+        self.vocab: Vocabulary | None = None
         try:
+            self.runner.send(load_command(path, settings, n_parallel=n_parallel))
+            # Tokenizing here (vocabulary only, no weights) saves a round trip per request; it is
+            # read while the runner loads the weights, so the two waits overlap.
+            self.vocab = Vocabulary.load(path)
             reply = self.runner.read_load_reply()
         except BaseException:
-            self.vocab.close()
+            if self.vocab is not None:
+                self.vocab.close()
+            self.runner.stop()
             raise
         self.load_ns = int(reply["load_ns"])
         self.context_length = int(reply["context"])
@@ -81,10 +84,6 @@ class RunnerEngine:
     def alive(self) -> bool:
         return self.runner.alive
 
-    @property
-    def label(self) -> str:
-        return self.runner.label
-
     def check_fits(self, tokens: list[int]) -> None:
         check_fits(tokens, self.context_length)
 
@@ -107,7 +106,8 @@ class RunnerEngine:
 
     def close(self) -> None:
         self.runner.close()
-        self.vocab.close()
+        if self.vocab is not None:
+            self.vocab.close()
 
 
 class RunnerEmbeddingEngine:
@@ -121,8 +121,12 @@ class RunnerEmbeddingEngine:
         self._ids = itertools.count(1)
         self.runner = RunnerProcess(label or path.name)
         self.pid = self.runner.pid
-        self.runner.send(load_command(path, settings, kind="embedding", pooling_type=pooling_type))
-        reply = self.runner.read_load_reply()
+        try:
+            self.runner.send(load_command(path, settings, kind="embedding", pooling_type=pooling_type))
+            reply = self.runner.read_load_reply()
+        except BaseException:
+            self.runner.stop()
+            raise
         self.load_ns = int(reply["load_ns"])
         self.context_length = int(reply["context"])
         self.runner.start_reading()

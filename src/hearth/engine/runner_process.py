@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -21,20 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hearth.errors import EngineError
+from hearth.exits import describe_exit
 
 # Replies routed by request id; everything else ("events") goes to the message handler.
 Handler = Callable[[dict[str, Any]], None]
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "it stopped answering"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
 
 
 def error_from_reply(reply: dict[str, Any]) -> Exception:
@@ -52,6 +41,14 @@ def error_from_reply(reply: dict[str, Any]) -> Exception:
     return EngineError(message)
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a Python child that runs hearth code: this one, with this process's
+    import path when none is set (a checkout run without installing)."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    return env
+
+
 class RunnerProcess:
     def __init__(self, label: str) -> None:
         self.label = label  # the model's name in messages
@@ -61,11 +58,9 @@ class RunnerProcess:
         self.dead_reason = ""
         self.on_message: Handler = lambda message: None
         self.on_death: Callable[[str], None] = lambda reason: None
-        env = dict(os.environ)
-        env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hearth.engine.runner"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=child_env(),
             text=True, encoding="utf-8", bufsize=1,
         )
         self.pid = self.process.pid
@@ -73,16 +68,21 @@ class RunnerProcess:
     # -- start-up: the one reply to "load", read before the reader thread exists -----------------
 
     def read_load_reply(self) -> dict[str, Any]:
+        """The runner's answer to ``load``; on any failure the child is gone when this raises."""
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
-        if not line:
-            code = self.process.wait(timeout=30)
-            raise EngineError(f"the model runner failed to load {self.label} ({describe_exit(code)}); "
-                              "run `hearth doctor`")
-        reply = json.loads(line)
-        if reply.get("op") == "error":
-            self.process.wait(timeout=30)
-            raise EngineError(reply.get("message", f"the model runner failed to load {self.label}"))
+        try:
+            reply = json.loads(line) if line else None
+        except ValueError:
+            reply = {"op": "error", "message": f"the model runner for {self.label} answered "
+                                               f"something that is not the protocol: {line[:200]!r}"}
+        if reply is None:
+            self.stop()
+            raise EngineError(f"the model runner failed to load {self.label} "
+                              f"({describe_exit(self.process.returncode)}); run `hearth doctor`")
+        if reply.get("op") != "loaded":
+            self.stop()
+            raise error_from_reply(reply)
         return reply
 
     def start_reading(self) -> None:
@@ -119,17 +119,18 @@ class RunnerProcess:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            with self._lock:
-                waiting = self._waiting.get(message.get("id")) if "id" in message else None
-            if waiting is not None:
-                waiting.put(message)
-            else:
-                self.on_message(message)
+        with contextlib.suppress(ValueError, OSError):  # the pipe closed under us by close()
+            for line in self.process.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                with self._lock:
+                    waiting = self._waiting.get(message.get("id")) if "id" in message else None
+                if waiting is not None:
+                    waiting.put(message)
+                else:
+                    self.on_message(message)
         # The pipe closed: the runner is gone. Every waiting request learns why.
         code = self.process.wait()
         reason = (f"the model runner stopped unexpectedly while running {self.label} "
@@ -147,13 +148,24 @@ class RunnerProcess:
         return self.process.poll() is None and not self.dead_reason
 
     def close(self) -> None:
+        """Ask the runner to finish, kill it if it does not, and close the pipes."""
         if self.process.poll() is None:
             try:
                 self.send({"op": "close"})
                 self.process.wait(timeout=30)
             except (EngineError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
+                pass
+        self.stop()
+
+    def stop(self) -> None:
+        """End the runner now (if it still runs) and close the pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def send_quietly(self, message: dict[str, Any]) -> None:
         """Send if the runner still lives; a cancel to a dead runner has nothing left to stop."""

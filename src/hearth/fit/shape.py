@@ -140,8 +140,8 @@ def parse_parameter_size(text: str) -> int | None:
 
 
 def bits_per_weight(quantization: str) -> float | None:
-    """Bits per weight of a quantization, from the catalog's table (one table for hearth)."""
-    from hearth.catalog.entries import BITS_PER_WEIGHT
+    """Bits per weight of a quantization (``hearth.quantization``, one table for hearth)."""
+    from hearth.quantization import BITS_PER_WEIGHT
 
     name = (quantization or "").upper()
     return 32.0 if name == "F32" else BITS_PER_WEIGHT.get(name)

@@ -13,6 +13,7 @@ from hearth.fit.catalog_fit import catalog_variants, recommend
 from hearth.fit.machine import MachineMemory, read_machine_memory
 from hearth.fit.report import FitReport, fit_catalog_tag, fit_gguf_file, fit_stored_model
 from hearth.fit.verdict import FITS_FRACTION, TIGHT_FRACTION
+from hearth.references import looks_like_path
 
 if TYPE_CHECKING:
     from hearth.store import ModelStore
@@ -44,10 +45,6 @@ class FitAnswer:
             },
             "thresholds": {"fits": FITS_FRACTION, "tight": TIGHT_FRACTION},
         }
-
-
-def looks_like_path(text: str) -> bool:
-    return text.lower().endswith(".gguf") or text.startswith((".", "~")) or Path(text).is_absolute()
 
 
 def fit_target(store: ModelStore, text: str, ctx: int | None = None, *, catalog: bool = False,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from hearth.errors import DownloadFailed, InvalidRequest, ModelNotFound
 from hearth.hub import quants
 from hearth.names import ModelName
+from hearth.quantization import DEFAULT_QUANT
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SHORT_HOSTS = ("hf.co", "huggingface.co")
@@ -259,7 +260,7 @@ def choose_gguf(repo: HFRepo, reference: HFReference) -> HFFile:
                                 f"the repository has these quantizations: {listed}")
         chosen = wanted
     elif available:
-        chosen = quants.closest(quants.DEFAULT_QUANT, available)  # type: ignore[assignment]
+        chosen = quants.closest(DEFAULT_QUANT, available)  # type: ignore[assignment]
     else:
         if len(ggufs) > 1:
             names = ", ".join(f.path for f in ggufs[:10])

@@ -19,6 +19,7 @@ from hearth.api.types import ProgressFn, ProgressResponse, no_progress
 from hearth.errors import DownloadFailed, InvalidRequest, ModelNotFound, StoreError
 from hearth.hub.plan import FetchContext, PullPlan
 from hearth.names import ModelName
+from hearth.references import is_url, looks_like_path
 from hearth.store import ModelStore, StoredModel
 from hearth.units import human_size
 
@@ -53,13 +54,13 @@ def plan_pull(store: ModelStore, name_or_ref: str | ModelName, *, insecure: bool
         reference = huggingface.parse_reference(text)
         if reference is not None:
             return _remote(lambda: _hf_plan(store, reference), text)
-        if source_files.is_url(text):
+        if is_url(text):
             return _remote(lambda: source_files.url_plan(text), text)
         if "://" in text:
             scheme = text.split("://", 1)[0]
             raise InvalidRequest(f"cannot pull '{text}': {scheme}:// URLs are not supported; "
                                  "use an http(s) URL, a file path or a model name")
-        if source_files.looks_like_path(text):
+        if looks_like_path(text):
             return source_files.local_plan(text)
         name = ModelName.parse(text)
     if name.host in huggingface.SHORT_HOSTS:

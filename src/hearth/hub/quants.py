@@ -9,15 +9,8 @@ from __future__ import annotations
 
 import re
 
-DEFAULT_QUANT = "Q4_K_M"
+from hearth.quantization import QUANT_ORDER
 
-# Best quality first. "Closest" means nearest in this list: similar size and quality.
-QUANT_ORDER = [
-    "F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M",
-    "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_1", "Q4_0", "Q3_K_L", "Q3_K_M", "IQ3_M", "IQ3_S",
-    "Q3_K_S", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS",
-    "IQ1_M", "IQ1_S", "TQ2_0", "TQ1_0",
-]
 _RANK = {name: index for index, name in enumerate(QUANT_ORDER)}
 
 _QUANT_RE = re.compile(r"(?<![A-Za-z0-9])(I?Q\d+(?:_[A-Za-z0-9]{1,3})*|BF16|F16|F32|FP16)(?![A-Za-z0-9])",

@@ -20,23 +20,6 @@ from hearth.names import ModelName
 from hearth.store import Layer, MediaType, StoredModel
 
 
-def is_url(text: str) -> bool:
-    return text.strip().lower().startswith(("http://", "https://"))
-
-
-def looks_like_path(text: str) -> bool:
-    """A file path rather than a name: it exists, or it is written like a path or a .gguf file."""
-    text = text.strip()
-    if text.startswith(("/", "./", "../", "~")) or text.lower().endswith(".gguf"):
-        return True
-    return "/" in text and Path(text).is_file()
-
-
-def is_local_path(text: str) -> bool:
-    """A path on this machine (not a name, not a URL)."""
-    return not is_url(text) and looks_like_path(text)
-
-
 def name_from_filename(filename: str) -> ModelName:
     """``Foo-7B-Instruct-Q4_K_M.gguf`` -> ``foo-7b-instruct:q4_k_m``."""
     stem = filename.rsplit("/", 1)[-1]

@@ -141,7 +141,10 @@ class RemoteModels:
 
     # -- generation -----------------------------------------------------------------------
 
-    def chat(self, request: ChatRequest, cancelled: Cancelled = None) -> Iterator[ChatResponse]:
+    # ``adapters`` keeps the local backend's signature; the runtime refuses them for remote names.
+
+    def chat(self, request: ChatRequest, cancelled: Cancelled = None,
+             adapters: tuple[tuple[str, float], ...] = ()) -> Iterator[ChatResponse]:
         target = self.target(request.model)
         marker = self.marker(target)
 
@@ -158,7 +161,8 @@ class RemoteModels:
         message = Message(role="assistant", content="", tool_calls=calls or None)
         yield make("", True, message=message, done_reason=reader.done_reason, **reader.timings())
 
-    def generate(self, request: GenerateRequest, cancelled: Cancelled = None) -> Iterator[GenerateResponse]:
+    def generate(self, request: GenerateRequest, cancelled: Cancelled = None,
+                 adapters: tuple[tuple[str, float], ...] = ()) -> Iterator[GenerateResponse]:
         target = self.target(request.model)
         marker = self.marker(target)
 

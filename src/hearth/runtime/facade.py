@@ -38,6 +38,7 @@ from hearth.store import ModelStore, StoredModel
 
 if TYPE_CHECKING:
     from hearth.providers.remote import RemoteModels
+    from hearth.runtime.backend import Backend
 
 
 class Runtime:
@@ -52,8 +53,6 @@ class Runtime:
 
         self.store = store or ModelStore()
         self.scheduler = Scheduler()
-        self.isolated = isolated
-        self.num_parallel = num_parallel
         self.loader = ModelLoader(self.store, self.scheduler, isolated=isolated, serving=serving,
                                   num_parallel=num_parallel)
         self.local = LocalModels(self.store, self.loader)
@@ -71,9 +70,8 @@ class Runtime:
         # A name without a slash is local without reading the provider list.
         return "/" in name and self.remote.owns(name)
 
-    def _backend(self, name: str, adapters: Adapters = ()) -> Any:
-        """``self.remote`` or ``self.local``: both have ``describe``, ``show``, ``chat``,
-        ``generate`` and ``embed``."""
+    def _backend(self, name: str, adapters: Adapters = ()) -> Backend:
+        """``self.remote`` or ``self.local`` (``backend.Backend``): the one place that asks."""
         if not self.is_remote(name):
             return self.local
         if adapters:
@@ -90,19 +88,11 @@ class Runtime:
     def generate(self, request: GenerateRequest, cancelled: Cancelled = None,
                  adapters: Adapters = ()) -> Iterator[GenerateResponse]:
         # A generator, so that every error (a missing model too) comes with the first chunk.
-        backend = self._backend(request.model, adapters)
-        if backend is self.local:
-            yield from self.local.generate(request, cancelled, adapters)
-        else:
-            yield from backend.generate(request, cancelled)
+        yield from self._backend(request.model, adapters).generate(request, cancelled, adapters)
 
     def chat(self, request: ChatRequest, cancelled: Cancelled = None,
              adapters: Adapters = ()) -> Iterator[ChatResponse]:
-        backend = self._backend(request.model, adapters)
-        if backend is self.local:
-            yield from self.local.chat(request, cancelled, adapters)
-        else:
-            yield from backend.chat(request, cancelled)
+        yield from self._backend(request.model, adapters).chat(request, cancelled, adapters)
 
     def embed(self, request: EmbedRequest) -> EmbedResponse:
         return self._backend(request.model).embed(request)
@@ -156,6 +146,58 @@ class Runtime:
 
     def delete(self, name: str) -> list[str]:
         return self.library.delete(name)
+
+    # -- what hearth knows about models, and tools on the store ------------------------------------
+    # (runtime/facts.py, licenses/, interop/, quality.py: the CLI asks here, never below)
+
+    def describe_license(self, target: str) -> dict[str, Any]:
+        from hearth.runtime.facts import describe_license
+
+        return describe_license(self.store, target)
+
+    def license_policy(self) -> Any:
+        """The HEARTH_LICENSE_POLICY in force (None without one); raises LicensePolicyError."""
+        from hearth.licenses.policy import current_policy
+
+        return current_policy()
+
+    def license_policy_warning(self) -> str:
+        from hearth.licenses.policy import current_policy, unrecognised_warning
+
+        return unrecognised_warning(current_policy()) or ""
+
+    def audit_licenses(self, *, commercial: bool = False) -> list[Any]:
+        from hearth.licenses.audit import audit_models
+
+        return audit_models(self.store, commercial=commercial)
+
+    def fit(self, text: str, ctx: int | None = None, *, catalog: bool = False,
+            n_parallel: int = 1) -> Any:
+        from hearth.runtime.facts import fit_answer
+
+        return fit_answer(self.store, text, ctx, catalog=catalog, n_parallel=n_parallel)
+
+    def measure_quality(self, name: str, text: str, ctx: int, threads: int) -> Any:
+        from hearth.runtime.quality import measure
+
+        return measure(self.store, name, text, ctx, threads)
+
+    def export(self, name: str, destination: str, *, force: bool = False,
+               progress: ProgressFn = no_progress) -> Any:
+        from hearth.interop.export import export_model
+
+        return export_model(self.store, name, destination, force=force, progress=progress)
+
+    def import_ollama(self, root: Path | None, progress: ProgressFn = no_progress, *,
+                      short_names: bool = False) -> tuple[Path, list[Any]]:
+        """Import an Ollama store (``root``, or Ollama's default folder): (root, outcomes)."""
+        from hearth.interop.ollama_import import default_ollama_dir, import_ollama_store
+
+        root = root or default_ollama_dir()
+        return root, import_ollama_store(self.store, root, progress, short_names=short_names)
+
+    def prune(self) -> Any:
+        return self.store.prune()
 
     # -- what is loaded -------------------------------------------------------------------------------
 

@@ -14,6 +14,14 @@ from hearth.scheduler import Scheduler
 from hearth.store import ModelStore, StoredModel
 
 
+def name_for_file(path: str) -> str:
+    """The model name a GGUF file gets when it is pulled or uploaded (``Foo-Q4_K_M.gguf`` ->
+    ``foo:q4_k_m``)."""
+    from hearth.hub.source_files import name_from_filename
+
+    return name_from_filename(path).short
+
+
 class ModelLibrary:
     def __init__(self, store: ModelStore, scheduler: Scheduler, local: LocalModels) -> None:
         self.store = store

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hearth.api.types import Options
+from hearth.api.validation import first_problem
 from hearth.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -96,4 +97,4 @@ def options_from_parameters(params: dict[str, Any], model: str) -> Options:
     try:
         return Options(**params)
     except ValidationError as exc:
-        raise InvalidRequest(f"model '{model}' has invalid parameters: {exc.errors()[0]['msg']}") from exc
+        raise InvalidRequest(f"model '{model}' has invalid parameters: {first_problem(exc)[1]}") from exc

@@ -34,12 +34,14 @@ def crash_if_asked() -> None:
 
 
 def decode(model: Path, tokens: int, threads: int) -> dict:
-    from hearth.engine.local_engine import LocalBatchEngine
+    from hearth.engine.factory import open_engine
     from hearth.engine.settings import LoadSettings, SamplingSettings
 
     started = time.perf_counter()
-    engine = LocalBatchEngine(model, LoadSettings(num_ctx=512, num_thread=threads), 1)
+    # The engine the CLI runs, in this process: a crash here is this child's death.
+    engine = open_engine(model, LoadSettings(num_ctx=512, num_thread=threads), isolated=False)
     loaded = time.perf_counter()
+    emit({"loaded": True})
     try:
         prompt = engine.vocab.tokenize(PROMPT, add_special=True, parse_special=False)
         crash_if_asked()

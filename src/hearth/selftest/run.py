@@ -10,13 +10,13 @@ build that crashes on real models crashes here too, with no download.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hearth.exits import signal_name
 
 TIMEOUT_SECONDS = 120.0
 
@@ -38,13 +38,6 @@ class SelfTestResult:
                 **(self.result or {})}
 
 
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def write_probe_model(folder: Path) -> Path:
     from hearth.selftest.tiny_model import write_tiny_model
 
@@ -61,18 +54,37 @@ def run_self_test(model: Path | None = None, *, tokens: int = 32, threads: int =
 
 
 def _run_child(path: Path, name: str, tokens: int, threads: int, timeout: float) -> SelfTestResult:
+    from hearth.engine.runner_process import child_env
+
     outcome = SelfTestResult(model=name)
-    env = dict(os.environ)
-    env.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    command = [sys.executable, "-m", "hearth.selftest.child", str(path), str(tokens), str(threads)]
     try:
-        child = subprocess.run(
-            [sys.executable, "-m", "hearth.selftest.child", str(path), str(tokens), str(threads)],
-            capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        outcome.error = f"the test decode did not finish within {timeout:.0f} s"
+        child = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                               env=child_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        stage = _read_reports(outcome, _text(exc.stdout))
+        outcome.result = None
+        outcome.error = f"the test decode did not finish within {timeout:.0f} s ({stage})"
         return outcome
-    for line in child.stdout.splitlines():
+    stage = _read_reports(outcome, child.stdout)
+    if child.returncode < 0:
+        outcome.signal = signal_name(-child.returncode)
+        outcome.result = None
+        outcome.error = f"the engine crashed {stage}: killed by {outcome.signal}"
+    elif child.returncode != 0 and not outcome.error:
+        last = (child.stderr.strip().splitlines() or ["no message"])[-1]
+        outcome.error = f"the test decode failed (exit status {child.returncode}): {last}"
+    return outcome
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode("utf-8", "replace") if isinstance(output, bytes) else output or ""
+
+
+def _read_reports(outcome: SelfTestResult, stdout: str) -> str:
+    """Take what the child reported (build facts, load, result, error); say how far it got."""
+    loaded = False
+    for line in stdout.splitlines():
         try:
             message = json.loads(line)
         except ValueError:
@@ -80,12 +92,7 @@ def _run_child(path: Path, name: str, tokens: int, threads: int, timeout: float)
         outcome.build = message.get("build", outcome.build)
         outcome.result = message.get("result", outcome.result)
         outcome.error = message.get("error", outcome.error)
-    if child.returncode < 0:
-        outcome.signal = signal_name(-child.returncode)
-        outcome.result = None
-        stage = "while decoding" if outcome.build else "while loading llama.cpp"
-        outcome.error = f"the engine crashed {stage}: killed by {outcome.signal}"
-    elif child.returncode != 0 and not outcome.error:
-        last = (child.stderr.strip().splitlines() or ["no message"])[-1]
-        outcome.error = f"the test decode failed (exit status {child.returncode}): {last}"
-    return outcome
+        loaded = loaded or bool(message.get("loaded"))
+    if loaded:
+        return "while decoding"
+    return "while loading the model" if outcome.build else "while loading llama.cpp"

@@ -11,19 +11,17 @@ concurrency limit are the providers layer's, the same as for the CLI.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from hearth.errors import HearthError, InvalidRequest
+from hearth.errors import InvalidRequest
 from hearth.server.bridge import call_in_thread
 from hearth.server.error_shapes import openai_error_body
-from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream
+from hearth.server.responses import guarded_body, open_stream
 
-log = logging.getLogger("hearth.server")
 REMOTE_HEADER = "X-Hearth-Remote"
 
 
@@ -50,26 +48,13 @@ async def forward(request: Request, route: str, stream: bool) -> Any:
 
     first, items, flag = await open_stream(
         request, lambda cancelled: runtime.remote.forward_events(name, route, raw, cancelled))
-    registry = request.app.state.streams
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            if first is not None:
-                yield f"data: {json.dumps(marked(first))}\n\n".encode()
-            async for event in items:
-                yield f"data: {json.dumps(marked(event))}\n\n".encode()
-            if flag.reason == SHUTDOWN_MESSAGE:
-                yield _error_event(503, SHUTDOWN_MESSAGE)
-                return
-            yield b"data: [DONE]\n\n"
-        except HearthError as exc:
-            yield _error_event(exc.status_code, exc.message)
-        except Exception:
-            log.exception("remote stream failed")
-            yield _error_event(500, "internal error while streaming; see the server log")
-        finally:
-            registry.discard(flag)
-            await items.aclose()
+    async def events() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield f"data: {json.dumps(marked(first))}\n\n".encode()
+        async for event in items:
+            yield f"data: {json.dumps(marked(event))}\n\n".encode()
 
-    return StreamingResponse(body(), media_type="text/event-stream",
+    body = guarded_body(request, items, flag, events(), _error_event, end=b"data: [DONE]\n\n")
+    return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})

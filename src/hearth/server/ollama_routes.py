@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from hearth.api.streams import join_stream
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
@@ -50,15 +51,6 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def collect(first: Any, rest: list[Any], field: str) -> Any:
-    chunks = [first, *rest]
-    final = chunks[-1]
-    if field == "response":
-        return final.model_copy(update={"response": "".join(c.response for c in chunks)})
-    text = "".join(c.message.content for c in chunks)
-    return final.model_copy(update={"message": final.message.model_copy(update={"content": text})})
-
-
 @router.get("/", response_class=PlainTextResponse, include_in_schema=False)
 @router.head("/", include_in_schema=False)
 async def root(request: Request) -> Any:
@@ -90,7 +82,7 @@ async def show(body: ShowRequest, request: Request) -> ShowResponse:
     return await call_in_thread(runtime_of(request).show, body.model)
 
 
-async def _generation(request: Request, make, stream: bool, field: str):
+async def _generation(request: Request, make, stream: bool):
     metrics = request.app.state.metrics
     first, items, flag = await open_stream(request, make)
 
@@ -105,7 +97,7 @@ async def _generation(request: Request, make, stream: bool, field: str):
         rest = [item async for item in items]
     finally:
         request.app.state.streams.discard(flag)
-    final = collect(first, rest, field)
+    final = join_stream([first, *rest])
     record(final)
     return final
 
@@ -113,7 +105,7 @@ async def _generation(request: Request, make, stream: bool, field: str):
 @router.post("/api/generate", response_model=GenerateResponse, response_model_exclude_none=True)
 async def generate(body: GenerateRequest, request: Request):
     runtime = runtime_of(request)
-    return await _generation(request, lambda flag: runtime.generate(body, cancelled=flag), body.stream, "response")
+    return await _generation(request, lambda flag: runtime.generate(body, cancelled=flag), body.stream)
 
 
 @router.post("/api/chat", response_model=ChatResponse, response_model_exclude_none=True)
@@ -121,9 +113,8 @@ async def chat(body: ChatRequest, request: Request):
     runtime = runtime_of(request)
     # A remote provider returns tool calls itself; only local answers are read for them.
     if body.tools and not runtime.is_remote(body.model):
-        return await _generation(request, lambda flag: chat_with_tools(runtime, body, flag), body.stream,
-                                 "message")
-    return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream, "message")
+        return await _generation(request, lambda flag: chat_with_tools(runtime, body, flag), body.stream)
+    return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream)
 
 
 def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
@@ -185,8 +176,8 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeRes
 @router.post("/api/pull", response_model=ProgressResponse)
 async def pull(body: PullRequest, request: Request):
     from hearth.errors import LicenseNotAccepted
-    from hearth.hub.rates import parse_rate
-    from hearth.hub.source_files import is_local_path
+    from hearth.references import is_local_path
+    from hearth.units import parse_rate
 
     runtime = runtime_of(request)
     if is_local_path(body.model):
@@ -245,16 +236,9 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         if not runtime.store.blobs.has(digest):
             raise InvalidRequest(f"adapter {filename}: blob {digest} is not on the server; upload it first")
         adapters.append((str(runtime.store.blobs.path(digest)), 1.0))
-    licenses = [body.license] if isinstance(body.license, str) else list(body.license or [])
-    return Modelfile(
-        from_=source,
-        parameters=dict(body.parameters or {}),
-        template=body.template,
-        system=body.system,
-        licenses=licenses,
-        messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []],
-        adapters=adapters,
-    )
+    return Modelfile.from_request_fields(
+        source, adapters, parameters=body.parameters, template=body.template, system=body.system,
+        license=body.license, messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []])
 
 
 @router.post("/api/stop", response_model=StatusResponse)

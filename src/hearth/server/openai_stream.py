@@ -5,7 +5,6 @@ one ``data: {"error": {...}}`` event, since the status line has gone)."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -14,12 +13,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from hearth.api.openai_types import SamplingFields
-from hearth.errors import HearthError, ServerBusy
+from hearth.errors import ServerBusy
 from hearth.server.bridge import CancelFlag
 from hearth.server.error_shapes import openai_error_body
-from hearth.server.responses import SHUTDOWN_MESSAGE, open_stream
-
-log = logging.getLogger("hearth.server")
+from hearth.server.responses import SHUTDOWN_MESSAGE, guarded_body, open_stream
 
 Events = Callable[[AsyncIterator[Any]], AsyncIterator[BaseModel]]
 
@@ -52,7 +49,6 @@ async def sse_response(request: Request, make: Callable[[CancelFlag], Iterator[A
                        events: Events) -> StreamingResponse:
     """The SSE counterpart of ``ndjson_response``: ``events`` turns runtime chunks into events."""
     first, items, flag = await open_stream(request, make)
-    registry = request.app.state.streams
     metrics = request.app.state.metrics
 
     async def chunks() -> AsyncIterator[Any]:
@@ -66,24 +62,14 @@ async def sse_response(request: Request, make: Callable[[CancelFlag], Iterator[A
             metrics.record_generation(item)
         return item
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for event in events(chunks()):
-                yield sse_event(event)
-            if flag.reason == SHUTDOWN_MESSAGE:
-                yield sse_event(error_event(503, SHUTDOWN_MESSAGE))
-                return
-            yield b"data: [DONE]\n\n"
-        except HearthError as exc:
-            yield sse_event(error_event(exc.status_code, exc.message))
-        except Exception:
-            log.exception("stream failed")
-            yield sse_event(error_event(500, "internal error while streaming; see the server log"))
-        finally:
-            registry.discard(flag)
-            await items.aclose()
+    async def produce() -> AsyncIterator[bytes]:
+        async for event in events(chunks()):
+            yield sse_event(event)
 
-    return StreamingResponse(body(), media_type="text/event-stream",
+    body = guarded_body(request, items, flag, produce(),
+                        lambda status, message: sse_event(error_event(status, message)),
+                        end=b"data: [DONE]\n\n")
+    return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

@@ -19,6 +19,7 @@ from hearth.api.openai_types import (
     Usage,
 )
 from hearth.api.types import Message, Options, ToolCall, ToolCallFunction
+from hearth.api.validation import first_problem
 from hearth.errors import InvalidModelName, InvalidRequest
 from hearth.names import ModelName
 from hearth.server.openai_tools import arguments_dict
@@ -41,9 +42,8 @@ def options_for(body: HearthExtras, **explicit: Any) -> Options:
     try:
         return Options(**data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        raise InvalidRequest(f"invalid request: {where}: {error.get('msg')}") from exc
+        where, what = first_problem(exc)
+        raise InvalidRequest(f"invalid request: {where}: {what}") from exc
 
 
 def sampling_options(body: SamplingFields, max_tokens: int | None) -> Options:

@@ -69,26 +69,44 @@ async def open_stream(request: Request, make: Callable[[CancelFlag], Iterator[An
     return first, items, flag
 
 
+async def guarded_body(request: Request, items: ThreadStream, flag: CancelFlag,
+                       produce: AsyncIterator[bytes], error_event: Callable[[int, str], bytes],
+                       end: bytes = b"") -> AsyncIterator[bytes]:
+    """The body of every streamed answer, whatever its format: ``produce``'s bytes, then ``end``;
+    a shutdown or an error after the status line went out becomes one last ``error_event``
+    (the status can no longer change); the stream is unregistered and closed however it ends."""
+    try:
+        async for data in produce:
+            yield data
+        if flag.reason == SHUTDOWN_MESSAGE:
+            yield error_event(503, SHUTDOWN_MESSAGE)
+            return
+        if end:
+            yield end
+    except HearthError as exc:
+        yield error_event(exc.status_code, exc.message)
+    except Exception:
+        log.exception("stream failed")
+        yield error_event(500, "internal error while streaming; see the server log")
+    finally:
+        request.app.state.streams.discard(flag)
+        await items.aclose()
+
+
 def ndjson_response(request: Request, first: Any, items: ThreadStream, flag: CancelFlag,
                     on_item: Callable[[Any], Any] | None = None) -> StreamingResponse:
-    registry = request.app.state.streams
+    """Ollama's stream: one JSON object a line, and ``{"error": ...}`` as the last if it fails."""
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            if first is not None:
-                yield to_json_line(on_item(first) if on_item else first)
-            # Everything ready at once goes out in one write (see ThreadStream).
-            async for batch in items.batches():
-                yield b"".join(to_json_line(on_item(item) if on_item else item) for item in batch)
-            if flag.reason == SHUTDOWN_MESSAGE:
-                yield to_json_line({"error": SHUTDOWN_MESSAGE})
-        except HearthError as exc:
-            yield to_json_line({"error": exc.message})
-        except Exception:
-            log.exception("stream failed")
-            yield to_json_line({"error": "internal error while streaming; see the server log"})
-        finally:
-            registry.discard(flag)
-            await items.aclose()
+    def line(item: Any) -> bytes:
+        return to_json_line(on_item(item) if on_item else item)
 
-    return StreamingResponse(body(), media_type="application/x-ndjson")
+    async def lines() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield line(first)
+        # Everything ready at once goes out in one write (see ThreadStream).
+        async for batch in items.batches():
+            yield b"".join(line(item) for item in batch)
+
+    body = guarded_body(request, items, flag, lines(),
+                        lambda _status, message: to_json_line({"error": message}))
+    return StreamingResponse(body, media_type="application/x-ndjson")

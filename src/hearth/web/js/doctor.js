@@ -10,20 +10,20 @@ let checked = false;
 
 export function initDoctor() {
   ui = { box: $('#doctor'), button: $('#doctor-run') };
-  ui.button.addEventListener('click', runCheck);
+  ui.button.addEventListener('click', () => runCheck(true));
 }
 
 // The check starts a test decode on the server, so it runs once per visit unless asked again.
 export function showDoctor() {
-  if (!checked) runCheck();
+  if (!checked) runCheck(false);
 }
 
-async function runCheck() {
+async function runCheck(fresh) {
   checked = true;
   ui.button.disabled = true;
   clear(ui.box).append(h('p', { class: 'hint' }, 'Checking… (a short test decode runs on the server)'));
   try {
-    render(await getJSON('/api/hearth/doctor'));
+    render(await getJSON(fresh ? '/api/hearth/doctor?fresh=true' : '/api/hearth/doctor'));
   } catch (error) {
     clear(ui.box).append(h('p', { class: 'error', role: 'alert' }, `Cannot run the check: ${error.message}`));
   } finally {

@@ -1,125 +1,22 @@
-"""Talk to a running ``hearth serve``: the same methods as ``Runtime``, over HTTP.
+"""``Client``: the same methods as ``Runtime``, over HTTP to a running ``hearth serve``.
 
-The CLI uses this when a server answers at HEARTH_HOST, so a model stays loaded between
-``hearth run`` calls. Built on ``http.client`` to keep the CLI's start fast.
+The CLI uses it when a server answers at HEARTH_HOST, so a model stays loaded between
+``hearth run`` calls. The wire is ``transport.py``; this module is the methods.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hearth import config
-from hearth.errors import HearthError, LicenseNotAccepted, ModelNotFound
-
-PROBE_TIMEOUT = 0.5
+from hearth.client.transport import ServerTransport
+from hearth.errors import LicenseNotAccepted, ModelNotFound
 
 
-class ServerReportedError(HearthError):
-    """An error the server reported; keeps its status and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status
-
-
-class ServerGone(HearthError):
-    status_code = 503
-
-
-class Client:
-    def __init__(self, address: str | None = None, api_key: str | None = None, timeout: float = 600) -> None:
-        self.address = address or config.host()
-        host, _, port = self.address.rpartition(":")
-        self.host = host.strip("[]") or "127.0.0.1"
-        self.port = int(port)
-        self.api_key = config.api_key() if api_key is None else api_key
-        self.timeout = timeout
-
-    @classmethod
-    def if_running(cls) -> Client | None:
-        """A client when a hearth server answers at HEARTH_HOST, else None."""
-        try:
-            client = cls(timeout=PROBE_TIMEOUT)
-            status, _ = client._request("GET", "/api/version")
-        except (OSError, ValueError, http.client.HTTPException):
-            return None
-        if status != 200:
-            return None
-        client.timeout = 600
-        return client
-
-    # -- transport ------------------------------------------------------------------------
-
-    def _connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": "hearth-cli"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        headers.update(extra or {})
-        return headers
-
-    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        connection = self._connection()
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            connection.request(method, path, body=data, headers=self._headers())
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def _json(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            status, data = self._request(method, path, body)
-        except (OSError, http.client.HTTPException) as exc:
-            raise ServerGone(f"the hearth server at {self.address} did not answer: {exc}") from exc
-        if status >= 400:
-            raise self._error(status, data, body)
-        return json.loads(data) if data.strip() else {}
-
-    @staticmethod
-    def _error(status: int, data: bytes, body: Any = None) -> HearthError:
-        parsed: Any = None
-        try:
-            parsed = json.loads(data)
-            message = parsed.get("error") or f"HTTP {status}"
-        except (ValueError, AttributeError):
-            message = data.decode(errors="replace").strip() or f"HTTP {status}"
-        if isinstance(message, dict):
-            message = message.get("message", str(message))
-        if status == 403 and isinstance(parsed, dict) and parsed.get("needs_acceptance"):
-            license_info = parsed.get("license") if isinstance(parsed.get("license"), dict) else {}
-            return LicenseNotAccepted(message, license_id=license_info.get("id"))
-        if status == 404 and isinstance(body, dict) and "model" in body:
-            return ModelNotFound(body["model"]) if "not found" in message else ServerReportedError(status, message)
-        return ServerReportedError(status, message)
-
-    def _stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
-        connection = self._connection()
-        try:
-            try:
-                connection.request("POST", path, body=json.dumps(body).encode(), headers=self._headers())
-                response = connection.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                raise ServerGone(f"the hearth server at {self.address} did not answer: {exc}") from exc
-            if response.status >= 400:
-                raise self._error(response.status, response.read(), body)
-            for line in response:
-                if not line.strip():
-                    continue
-                item = json.loads(line)
-                if "error" in item:
-                    raise ServerReportedError(500, item["error"])
-                yield item
-        finally:
-            # Closing mid-stream (Ctrl+C) tells the server to stop generating.
-            connection.close()
+class Client(ServerTransport):
+    def list_raw(self) -> list[dict[str, Any]]:
+        """``/api/tags`` as plain dicts: ``hearth list`` prints them without the wire types."""
+        return self._json("GET", "/api/tags").get("models", [])
 
     # -- the Runtime's methods ------------------------------------------------------------
 
@@ -209,15 +106,7 @@ class Client:
             body["files"] = {path.name if path.name.endswith(".gguf") else "model.gguf": self.upload_blob(path)}
         else:
             body["from"] = parsed.from_
-        for key, value in (("template", parsed.template), ("system", parsed.system)):
-            if value is not None:
-                body[key] = value
-        if parsed.parameters:
-            body["parameters"] = parsed.parameters
-        if parsed.licenses:
-            body["license"] = parsed.licenses
-        if parsed.messages:
-            body["messages"] = parsed.messages
+        body.update(parsed.request_fields())
         for item in self._stream("/api/create", body):
             if progress:
                 progress(ProgressResponse.model_validate(item))
