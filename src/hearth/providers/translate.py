@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+from hearth.api.tool_arguments import read_arguments
 from hearth.api.types import ChatRequest, Message, Options, ToolCall, ToolCallFunction
 from hearth.errors import InvalidRequest
 from hearth.providers.directory import Provider
@@ -119,7 +120,7 @@ def chat_body(request: ChatRequest, model: str, provider: Provider) -> dict[str,
 
 def _arguments(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text) if text.strip() else {}
+        value = read_arguments(text)
     except ValueError:
         return {"_raw": text}  # cut short: keep what came rather than lose it
     return value if isinstance(value, dict) else {"value": value}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hearth.api.streams import join_stream
+from hearth.api.tool_arguments import arguments_object
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
@@ -120,7 +121,6 @@ async def chat(body: ChatRequest, request: Request):
 def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
     """A chat whose answer may be a tool call. The answer is read whole before it is sent (as
     one chunk, also when streaming): a call can only be recognized once it is complete."""
-    import json
 
     from hearth.api.types import Message, ToolCall, ToolCallFunction
     from hearth.server.openai_tools import find_tool_calls
@@ -129,15 +129,8 @@ def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
     text = "".join(chunk.message.content for chunk in chunks)
     names = frozenset(str(tool.get("function", {}).get("name", "")) for tool in body.tools or [])
     content, calls = find_tool_calls(text, names)
-    def arguments(text: str) -> dict[str, Any]:
-        try:
-            value = json.loads(text or "{}")
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    tool_calls = [ToolCall(function=ToolCallFunction(name=call.function.name,
-                                                     arguments=arguments(call.function.arguments)))
+    tool_calls = [ToolCall(function=ToolCallFunction(
+                      name=call.function.name, arguments=arguments_object(call.function.arguments) or {}))
                   for call in calls]
     message = Message(role="assistant", content=content or "", tool_calls=tool_calls or None)
     yield chunks[-1].model_copy(update={"message": message})

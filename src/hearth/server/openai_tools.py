@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hearth.api.openai_types import FunctionCall, NamedToolChoice, Tool, ToolCallOut
+from hearth.api.tool_arguments import arguments_object, read_arguments
 from hearth.errors import InvalidRequest
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
@@ -154,10 +155,7 @@ def _as_call(item: Any, names: frozenset[str] | None) -> ToolCallOut | None:
         return None
     arguments = item.get("arguments", item.get("parameters", {}))
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except ValueError:
-            return None
+        arguments = arguments_object(arguments)
     if not isinstance(arguments, dict):
         return None
     return tool_call(name, arguments)
@@ -166,7 +164,7 @@ def _as_call(item: Any, names: frozenset[str] | None) -> ToolCallOut | None:
 def arguments_dict(call_name: str, arguments: str) -> dict[str, Any]:
     """An assistant message's tool-call arguments (a JSON string) as the dict templates expect."""
     try:
-        value = json.loads(arguments) if arguments.strip() else {}
+        value = read_arguments(arguments)
     except ValueError as exc:
         raise InvalidRequest(f"tool call '{call_name}': arguments are not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
