@@ -27,7 +27,7 @@ from hearth.engine.jobs import Event, Job, Slot
 from hearth.engine.settings import LoadSettings
 from hearth.engine.stops import StopMatcher
 from hearth.engine.vocabulary import Vocabulary
-from hearth.errors import ContextOverflow, EngineError
+from hearth.errors import ContextOverflow, EngineError, InvalidRequest
 
 # Prompt tokens read per step, all sequences together, so one long prompt cannot stall the
 # streams already generating for more than about one chunk's time.
@@ -79,6 +79,10 @@ class BatchDecoder:
         self._closed = False
         # Called after every decode step with whether the decoder is now idle (see outbox.py).
         self.after_step: Callable[[bool], None] | None = None
+        # time.monotonic() when the step now running began, 0.0 between steps: the runner's
+        # heartbeat reports it so the supervisor can tell a slow step from a hung one.
+        self.step_started = 0.0
+        self._prefill_turn = 0  # which slot reads its prompt first this step (round robin)
 
     def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
         """LoRA adapters at load; llama.cpp frees them with the model."""
@@ -102,6 +106,9 @@ class BatchDecoder:
     # -- requests from other threads ------------------------------------------------------
 
     def submit(self, job: Job) -> None:
+        if not job.tokens:
+            # Nothing to read means no logits to sample the first token from.
+            raise InvalidRequest("the prompt is empty after applying the template: nothing to generate from")
         if len(job.tokens) >= self.slot_context:
             raise ContextOverflow(
                 f"the prompt is {len(job.tokens)} tokens but a slot's context window (num_ctx) "
@@ -138,7 +145,14 @@ class BatchDecoder:
                     if self._closed:
                         break
                     self._admit()
-                self._step()
+                self.step_started = time.monotonic()
+                try:
+                    self._step()
+                except Exception as exc:  # noqa: BLE001 - a bug in one step must not end the loop
+                    # The jobs of this step are in an unknown state: they fail, their caches are
+                    # dropped, and the decoder goes on serving the next requests.
+                    self._fail_active(f"the decoder failed: {type(exc).__name__}: {exc}")
+                self.step_started = 0.0
                 if self.after_step is not None:
                     self.after_step(not self._active())
         finally:
@@ -159,7 +173,11 @@ class BatchDecoder:
                 return
             job = self._queue.popleft()
             best = max(free, key=lambda s: (self._reusable_prefix(s, job.tokens), -s.last_used))
-            self._start(best, job)
+            try:
+                self._start(best, job)
+            except Exception as exc:  # noqa: BLE001 - a job that cannot start fails alone
+                self._finish(best, "error", error=f"could not start the request: {type(exc).__name__}: {exc}")
+                self._forget(best)
 
     def _reusable_prefix(self, slot: Slot, tokens: list[int]) -> int:
         same = 0
@@ -178,7 +196,11 @@ class BatchDecoder:
 
         reuse = self._reusable_prefix(slot, job.tokens)
         memory = llama_cpp.llama_get_memory(self.ctx.ctx)
-        llama_cpp.llama_memory_seq_rm(memory, slot.index, reuse, -1)
+        if not llama_cpp.llama_memory_seq_rm(memory, slot.index, reuse, -1):
+            # Recurrent and hybrid models (Mamba, RWKV, Granite-4-H) cannot cut a sequence
+            # part-way: start it afresh rather than reuse a state that holds the old tail.
+            llama_cpp.llama_memory_seq_rm(memory, slot.index, -1, -1)
+            reuse = 0
         slot.reusable = slot.reusable[:reuse]
         slot.job = job
         job.slot = slot.index
@@ -201,6 +223,7 @@ class BatchDecoder:
         batch = self.batch.batch
         n = 0
         decoding: list[Job] = []
+        in_batch: list[Job] = []
         for slot in self.slots:
             job = slot.job
             if job is None:
@@ -212,9 +235,16 @@ class BatchDecoder:
                 n = self._add(batch, n, job.generated[-1], job.fed + len(job.generated) - 1, slot.index, True)
                 job.logits_index = n - 1
                 decoding.append(job)
+                in_batch.append(job)
+        # Prompts are read after the tokens of the streams already generating. The slot that
+        # reads first turns each step, so a long prompt cannot hold the budget while a short
+        # one in a later slot waits.
         budget = PREFILL_BUDGET
         chunk = self.settings.num_batch
-        for slot in self.slots:
+        prefills: list[tuple[Job, int]] = []
+        order = self.slots[self._prefill_turn:] + self.slots[:self._prefill_turn]
+        self._prefill_turn = (self._prefill_turn + 1) % len(self.slots)
+        for slot in order:
             job = slot.job
             if job is None or job.fed >= len(job.tokens) or budget <= 0:
                 continue
@@ -229,9 +259,9 @@ class BatchDecoder:
                 last = position == len(job.tokens) - 1
                 n = self._add(batch, n, job.tokens[position], position, slot.index, last)
             budget -= end - job.fed
-            slot.reusable.extend(job.tokens[len(slot.reusable):end] if len(slot.reusable) == job.fed else [])
-            job.fed = end
-            if job.fed == len(job.tokens):
+            prefills.append((job, end))
+            in_batch.append(job)
+            if end == len(job.tokens):
                 job.logits_index = n - 1
                 decoding.append(job)
         if n == 0:
@@ -239,11 +269,26 @@ class BatchDecoder:
         self.batch.batch.n_tokens = n
         status = self._decode()
         if status != 0:
-            for job in decoding:
-                self._finish(self.slots[job.slot], "error", error=f"llama_decode failed ({status})")
+            # Nothing of this batch may count as computed: every job in it fails and its
+            # sequence is cleared, so no later prompt reuses cells that were never written.
+            for job in in_batch:
+                slot = self.slots[job.slot]
+                self._finish(slot, "error", error=f"llama_decode failed ({status}) while running this request")
+                self._forget(slot)
             return
+        # Only now, with the batch in the KV cache, do the prompts count as read.
+        for job, end in prefills:
+            slot = self.slots[job.slot]
+            if len(slot.reusable) == job.fed:
+                slot.reusable.extend(job.tokens[job.fed:end])
+            job.fed = end
         for job in decoding:
-            self._sample(self.slots[job.slot], job)
+            slot = self.slots[job.slot]
+            try:
+                self._sample(slot, job)
+            except Exception as exc:  # noqa: BLE001 - one job's sampler or stop check failing
+                self._finish(slot, "error", error=f"sampling failed: {type(exc).__name__}: {exc}")
+                self._forget(slot)
 
     @staticmethod
     def _add(batch: Any, n: int, token: int, position: int, seq: int, logits: bool) -> int:
@@ -297,6 +342,19 @@ class BatchDecoder:
         job.stats.eval_count = len(job.generated)
         job.stats.eval_ns = now - first
         job.emit(Event(job.request_id, done=True, reason=reason, stats=job.stats, error=error))
+
+    def _forget(self, slot: Slot) -> None:
+        """Drop a sequence's KV cache and its reusable prefix (after a failure in it)."""
+        import llama_cpp
+
+        slot.reusable = []
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self.ctx.ctx), slot.index, -1, -1)
+
+    def _fail_active(self, message: str) -> None:
+        for slot in self.slots:
+            if slot.job is not None:
+                self._finish(slot, "error", error=message)
+            self._forget(slot)
 
     def _fail_all(self, message: str) -> None:
         with self._cond:

@@ -8,7 +8,6 @@ with a clear error instead of taking the caller's process down.
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -21,11 +20,16 @@ from hearth.engine.local_engine import stream_events
 from hearth.engine.runner_process import RunnerProcess
 from hearth.engine.runner_protocol import event_from_wire, load_command, sampling_to_wire
 from hearth.engine.settings import LoadSettings, SamplingSettings
-from hearth.engine.vocabulary import Vocabulary
+from hearth.engine.vocabulary import check_unicode
 from hearth.errors import EngineError
 from hearth.prompt.context import check_fits
 
 __all__ = ["RunnerEmbeddingEngine", "RunnerEngine"]
+
+
+# A cancelled request whose runner has not ended it after this long is taken to be stuck: the
+# runner is killed so the slot cannot stay held forever.
+CANCEL_GRACE_SECONDS = 10.0
 
 
 class RunnerEngine:
@@ -33,28 +37,22 @@ class RunnerEngine:
                  label: str | None = None) -> None:
         self.settings = settings
         self.n_parallel = n_parallel
-        self._ids = itertools.count(1)
         self._pending: dict[int, queue.Queue[Event]] = {}
         self._lock = threading.Lock()
         self.runner = RunnerProcess(label or path.name)
         self.pid = self.runner.pid
-        self.vocab: Vocabulary | None = None
+        self.runner.on_message = self._route
+        self.runner.on_death = self._fail_all
         try:
             self.runner.send(load_command(path, settings, n_parallel=n_parallel))
-            # Tokenizing here (vocabulary only, no weights) saves a round trip per request; it is
-            # read while the runner loads the weights, so the two waits overlap.
-            self.vocab = Vocabulary.load(path)
             reply = self.runner.read_load_reply()
         except BaseException:
-            if self.vocab is not None:
-                self.vocab.close()
             self.runner.stop()
             raise
         self.load_ns = int(reply["load_ns"])
         self.context_length = int(reply["context"])
-        self.runner.on_message = self._route
-        self.runner.on_death = self._fail_all
-        self.runner.start_reading()
+        # The tokenizer is the runner's: a vocabulary llama.cpp cannot read costs that process.
+        self.vocab = RunnerVocab(self.runner, reply.get("vocab") or {})
 
     def _route(self, message: dict[str, Any]) -> None:
         if message.get("op") == "error" and message.get("id") is not None:
@@ -92,22 +90,68 @@ class RunnerEngine:
         self.check_fits(tokens)
         if not self.alive:
             raise EngineError(self.runner.dead_reason or "the model runner is gone")
-        request_id = next(self._ids)
+        request_id = self.runner.next_id()
         events: queue.Queue[Event] = queue.Queue()
         with self._lock:
             self._pending[request_id] = events
-        self.runner.send({"op": "generate", "id": request_id, "tokens": list(tokens),
-                          "sampling": sampling_to_wire(sampling), "grammar": grammar})
+        try:
+            self.runner.send({"op": "generate", "id": request_id, "tokens": list(tokens),
+                              "sampling": sampling_to_wire(sampling), "grammar": grammar})
+        except BaseException:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise
 
         def cancel() -> None:
             self.runner.send_quietly({"op": "cancel", "id": request_id})
+            grace = min(CANCEL_GRACE_SECONDS, self.runner.hang_timeout)
+            timer = threading.Timer(grace, self._end_if_stuck, args=(request_id, grace))
+            timer.daemon = True
+            timer.start()
 
         yield from stream_events(events, cancel, cancelled)
 
+    def _end_if_stuck(self, request_id: int, grace: float) -> None:
+        with self._lock:
+            stuck = request_id in self._pending
+        if stuck and self.runner.alive:
+            self.runner.kill(f"the model runner for {self.runner.label} did not let go of a cancelled "
+                             f"request within {grace:g} s; it was stopped and the model will be loaded "
+                             "again on the next request")
+
     def close(self) -> None:
         self.runner.close()
-        if self.vocab is not None:
-            self.vocab.close()
+
+
+class RunnerVocab:
+    """The ``Vocab`` of a model in a runner: each call is one round trip on its pipe (well
+    under a millisecond), and the special-token texts come with the load reply."""
+
+    def __init__(self, runner: RunnerProcess, facts: dict[str, Any]) -> None:
+        self._runner = runner
+        self.size = int(facts.get("size", 0))
+        self.bos_text = str(facts.get("bos_text", ""))
+        self.eos_text = str(facts.get("eos_text", ""))
+
+    def _ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        return self._runner.request({"op": op, "id": self._runner.next_id(), **fields})
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        check_unicode(text)
+        return list(self._ask("tokenize", text=text, add_special=add_special,
+                              parse_special=parse_special)["tokens"])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return str(self._ask("detokenize", tokens=list(tokens))["text"])
+
+    def fill_in_middle(self, prefix: str, suffix: str) -> list[int] | None:
+        check_unicode(prefix)
+        check_unicode(suffix)
+        tokens = self._ask("fill_in_middle", prefix=prefix, suffix=suffix)["tokens"]
+        return None if tokens is None else list(tokens)
+
+    def close(self) -> None:
+        """Nothing of its own to free: the runner holds the vocabulary."""
 
 
 class RunnerEmbeddingEngine:
@@ -118,7 +162,6 @@ class RunnerEmbeddingEngine:
     def __init__(self, path: Path, settings: LoadSettings, *, pooling_type: int | None = None,
                  label: str | None = None) -> None:
         self.settings = settings
-        self._ids = itertools.count(1)
         self.runner = RunnerProcess(label or path.name)
         self.pid = self.runner.pid
         try:
@@ -129,14 +172,15 @@ class RunnerEmbeddingEngine:
             raise
         self.load_ns = int(reply["load_ns"])
         self.context_length = int(reply["context"])
-        self.runner.start_reading()
 
     @property
     def alive(self) -> bool:
         return self.runner.alive
 
     def embed(self, texts: list[str], *, truncate: bool = True) -> tuple[list[list[float]], int]:
-        reply = self.runner.request({"op": "embed", "id": next(self._ids), "texts": list(texts),
+        for text in texts:
+            check_unicode(text)
+        reply = self.runner.request({"op": "embed", "id": self.runner.next_id(), "texts": list(texts),
                                      "truncate": truncate})
         return reply["vectors"], int(reply["count"])
 

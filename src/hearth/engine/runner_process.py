@@ -5,17 +5,24 @@ when it dies.
 A dead runner (segfault, abort, out-of-memory kill) fails every request it had with a clear
 error and reports ``alive = False``; the scheduler then drops it, and the next request for the
 model starts a new runner.
+
+A hung runner is made a dead one: the load must answer within HEARTH_LOAD_TIMEOUT, and once
+loaded a heartbeat asks every few seconds how long the current step has run; a runner that stays
+silent, or stuck in one step, for HEARTH_RUNNER_TIMEOUT is killed, with that as the reason its
+requests are given.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,12 +56,26 @@ def child_env() -> dict[str, str]:
     return env
 
 
+# How often a loaded runner is asked how it is doing.
+HEARTBEAT_SECONDS = 2.0
+
+
 class RunnerProcess:
     def __init__(self, label: str) -> None:
+        from hearth import config
+
         self.label = label  # the model's name in messages
+        self.load_timeout = config.load_timeout()
+        self.hang_timeout = config.runner_timeout()
         self._write_lock = threading.Lock()
         self._lock = threading.Lock()
         self._waiting: dict[int, queue.Queue[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._load_reply: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._loaded = False
+        self._last_heard = time.monotonic()
+        self._busy_for = 0.0  # how long the runner's current step had run at its last pong
+        self._kill_reason = ""
         self.dead_reason = ""
         self.on_message: Handler = lambda message: None
         self.on_death: Callable[[str], None] = lambda reason: None
@@ -64,18 +85,24 @@ class RunnerProcess:
             text=True, encoding="utf-8", bufsize=1,
         )
         self.pid = self.process.pid
+        threading.Thread(target=self._read, name=f"hearth-runner-{self.pid}", daemon=True).start()
 
-    # -- start-up: the one reply to "load", read before the reader thread exists -----------------
+    def next_id(self) -> int:
+        """Ids for every command that expects an answer, one sequence per runner, so a reply
+        can never reach the wrong waiter."""
+        return next(self._ids)
+
+    # -- start-up ---------------------------------------------------------------------------------
 
     def read_load_reply(self) -> dict[str, Any]:
-        """The runner's answer to ``load``; on any failure the child is gone when this raises."""
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        """The runner's answer to ``load``, within HEARTH_LOAD_TIMEOUT; on any failure the child
+        is gone when this raises."""
         try:
-            reply = json.loads(line) if line else None
-        except ValueError:
-            reply = {"op": "error", "message": f"the model runner for {self.label} answered "
-                                               f"something that is not the protocol: {line[:200]!r}"}
+            reply = self._load_reply.get(timeout=self.load_timeout)
+        except queue.Empty:
+            self.stop()
+            raise EngineError(f"the model runner did not finish loading {self.label} within "
+                              f"{self.load_timeout:g} s (HEARTH_LOAD_TIMEOUT); it was stopped") from None
         if reply is None:
             self.stop()
             raise EngineError(f"the model runner failed to load {self.label} "
@@ -83,10 +110,36 @@ class RunnerProcess:
         if reply.get("op") != "loaded":
             self.stop()
             raise error_from_reply(reply)
+        self._loaded = True
+        self._last_heard = time.monotonic()
+        threading.Thread(target=self._heartbeat, name=f"hearth-heartbeat-{self.pid}", daemon=True).start()
         return reply
 
-    def start_reading(self) -> None:
-        threading.Thread(target=self._read, name=f"hearth-runner-{self.pid}", daemon=True).start()
+    # -- health -----------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        while self.alive:
+            time.sleep(min(HEARTBEAT_SECONDS, self.hang_timeout / 2))
+            if not self.alive:
+                return
+            silent = time.monotonic() - self._last_heard
+            if silent > self.hang_timeout or self._busy_for > self.hang_timeout:
+                what = (f"stuck in one decode step for {self._busy_for:.0f} s" if self._busy_for > self.hang_timeout
+                        else f"silent for {silent:.0f} s")
+                self.kill(f"the model runner for {self.label} stopped responding ({what}, over "
+                          f"HEARTH_RUNNER_TIMEOUT={self.hang_timeout:g} s); it was stopped and the model "
+                          "will be loaded again on the next request")
+                return
+            with contextlib.suppress(EngineError):
+                self.send({"op": "ping", "id": None})
+
+    def kill(self, reason: str) -> None:
+        """End a runner that cannot be trusted any more; its requests fail with ``reason``."""
+        with self._lock:
+            self._kill_reason = self._kill_reason or reason
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
 
     # -- traffic ----------------------------------------------------------------------------------
 
@@ -101,7 +154,8 @@ class RunnerProcess:
                               f"{describe_exit(self.process.poll())}") from exc
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a command with an ``id`` and wait for the reply with that id (or the death)."""
+        """Send a command with an ``id`` and wait for the reply with that id (or the death; a
+        hung runner is killed by the heartbeat, which ends this wait too)."""
         replies: queue.Queue[dict[str, Any]] = queue.Queue()
         with self._lock:
             if self.dead_reason:
@@ -121,9 +175,18 @@ class RunnerProcess:
         assert self.process.stdout is not None
         with contextlib.suppress(ValueError, OSError):  # the pipe closed under us by close()
             for line in self.process.stdout:
+                self._last_heard = time.monotonic()
                 try:
                     message = json.loads(line)
                 except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                if not self._loaded and message.get("op") in ("loaded", "error") and message.get("id") is None:
+                    self._load_reply.put(message)
+                    continue
+                if message.get("op") == "pong":
+                    self._busy_for = float(message.get("busy_for") or 0.0)
                     continue
                 with self._lock:
                     waiting = self._waiting.get(message.get("id")) if "id" in message else None
@@ -133,9 +196,11 @@ class RunnerProcess:
                     self.on_message(message)
         # The pipe closed: the runner is gone. Every waiting request learns why.
         code = self.process.wait()
-        reason = (f"the model runner stopped unexpectedly while running {self.label} "
-                  f"({describe_exit(code)}); the model will be loaded again on the next request; "
-                  "if this repeats, run `hearth doctor`")
+        self._load_reply.put(None)
+        reason = self._kill_reason or (
+            f"the model runner stopped unexpectedly while running {self.label} "
+            f"({describe_exit(code)}); the model will be loaded again on the next request; "
+            "if this repeats, run `hearth doctor`")
         with self._lock:
             self.dead_reason = reason
             waiting_all, self._waiting = self._waiting, {}

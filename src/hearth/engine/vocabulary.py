@@ -1,14 +1,13 @@
 """Tokens and text for one model: tokenize, detokenize, special tokens, fill-in-the-middle.
 
-Used by the in-process engine and by the server side of a runner (which loads only the
-vocabulary, not the weights, so templates can be rendered and tokenized without a round trip
-to the runner process).
+Used by the decoder, in this process or in a runner (where the server reaches it through
+``runner_client.RunnerVocab``, so a vocabulary llama.cpp cannot read costs the runner, not the
+server).
 """
 
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
 from typing import Any
 
 
@@ -21,15 +20,6 @@ class Vocabulary:
         self.model = model
         self.vocab = model.vocab
         self._pieces: dict[tuple[int, bool], bytes] = {}
-
-    @classmethod
-    def load(cls, path: Path) -> Vocabulary:
-        import llama_cpp
-        from llama_cpp._internals import LlamaModel
-
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        return cls(LlamaModel(path_model=str(path), params=params, verbose=False))
 
     @property
     def size(self) -> int:
@@ -64,7 +54,7 @@ class Vocabulary:
         return self.text(eos, special=True) if eos >= 0 else ""
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        return self.model.tokenize(text.encode("utf-8"), add_special, parse_special)
+        return self.model.tokenize(check_unicode(text), add_special, parse_special)
 
     def detokenize(self, tokens: list[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
@@ -87,3 +77,15 @@ class Vocabulary:
 
     def close(self) -> None:
         self.model.close()
+
+
+def check_unicode(text: str) -> bytes:
+    """The UTF-8 bytes of ``text``; a lone UTF-16 surrogate ("\\ud800" in JSON) is not text a
+    tokenizer can read, and is the caller's error."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        from hearth.errors import InvalidRequest
+
+        raise InvalidRequest(f"the text holds a lone UTF-16 surrogate at character {exc.start}; "
+                             "send valid Unicode") from None
