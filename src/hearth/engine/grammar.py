@@ -1,4 +1,10 @@
-"""Constrained output: Ollama's ``format`` ("json" or a JSON schema) as a llama.cpp grammar."""
+"""Constrained output: Ollama's ``format`` ("json" or a JSON schema) as a llama.cpp grammar.
+
+A schema is checked twice before its grammar leaves the server: schema_check.py refuses what
+llama-cpp-python's converter cannot turn into a usable grammar, naming the part; gbnf_check.py
+then reads the grammar the way llama.cpp will. llama.cpp parses it only in the runner, where a
+grammar it cannot use kills the process (see gbnf_check.py), so both answer with a 400 here.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +24,19 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     if fmt == "json":
         return JSON_GBNF
     if isinstance(fmt, dict):
+        from hearth.engine.gbnf_check import check_grammar
+        from hearth.engine.schema_check import check_schema
+
+        check_schema(fmt, "format")
         try:
             text = json_schema_to_gbnf(json.dumps(fmt))
+        except KeyError as exc:  # a $ref the converter did not register while resolving
+            raise InvalidRequest(f"format: unsupported JSON schema: the converter could not "
+                                 f"resolve {exc}") from exc
         except Exception as exc:  # the converter raises plain exceptions for bad schemas
             raise InvalidRequest(f"format: unsupported JSON schema: {exc}") from exc
-        compile_grammar(text)  # a schema llama.cpp cannot use is the client's error, found now
+        check_grammar(text, "format")  # a schema llama.cpp cannot use is the client's error, found now
+        compile_grammar(text)
         return text
     raise InvalidRequest("format must be \"json\" or a JSON schema object")
 
