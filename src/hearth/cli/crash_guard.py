@@ -1,6 +1,8 @@
 """Commands that run llama.cpp in this process do their work in a forked child, so that a crash
 in native code (a segfault, an abort, the out-of-memory killer) ends as one line that names the
 model, the operation and the signal, and exit status 1, instead of a bare "Segmentation fault".
+An unexpected Python exception in the child (llama-cpp-python failing on input it did not
+expect) is one line too, naming the exception; its traceback is printed only with ``--debug``.
 
 Why a fork and not a runner process as the server uses: the fork happens after argument parsing
 and before anything heavy is imported or loaded, so the child keeps the terminal, stdin and
@@ -61,8 +63,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(work: Callable[[], int], parent: int, handlers: dict[int, object]) -> None:
+def failure_message(work: str, exc: BaseException) -> str:
+    """One line for an unexpected exception (not a ``HearthError``) in the child."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    detail = detail.replace("\r", "\\r").replace("\n", "\\n")
+    return f"hearth: the engine failed while {work}: {detail} (run with --debug for the traceback)"
+
+
+def _child(work: Callable[[], int], parent: int, handlers: dict[int, object], describe: str) -> None:
     """Run the work and leave: the exit status is all the parent needs."""
+    from hearth import config
+
     for number, handler in handlers.items():
         signal.signal(number, handler)  # type: ignore[arg-type]
     code = 1
@@ -71,8 +82,13 @@ def _child(work: Callable[[], int], parent: int, handlers: dict[int, object]) ->
         code = work()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # what the command itself would print, then the status it would give
-        traceback.print_exc()
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:  # a bug, or llama-cpp-python failing in Python: one line
+        if config.debug():
+            traceback.print_exc()
+        else:
+            print(failure_message(describe, exc), file=sys.stderr)
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -109,7 +125,7 @@ def run_guarded(work: Callable[[], int], describe: str) -> int:
     handlers = {number: signal.signal(number, signal.SIG_IGN) for number in FROM_THE_TERMINAL}
     pid = os.fork()
     if pid == 0:
-        _child(work, parent, handlers)
+        _child(work, parent, handlers, describe)
     try:
         code = _wait(pid)
     finally:

@@ -4,7 +4,8 @@ Every length and count in a GGUF header is checked against the bytes the file ac
 before anything is read or allocated, so a corrupt, truncated or hostile file is refused with
 a precise ``InvalidModelFile`` instead of reaching llama.cpp (whose loader may crash, hang or
 allocate gigabytes on such input). The checks mirror llama.cpp's own ``gguf_init_from_file``
-so that a file accepted here is one llama.cpp can at least parse.
+so that a file accepted here is one llama.cpp can at least parse, down to where each tensor's
+data lies; ``consistency.py`` then checks the metadata against the tensors.
 
 Layout (little-endian): magic "GGUF", u32 version, u64 tensor_count, u64 kv_count,
 kv_count x (string key, u32 value type, value), tensor_count x (string name, u32 n_dims,
@@ -14,6 +15,7 @@ A string is a u64 byte length followed by the bytes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import struct
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.errors import InvalidModelFile
+from hearth.gguf.consistency import check_consistency
 from hearth.gguf.cursor import ByteCursor
 from hearth.gguf.filetypes import ggml_type_info
 from hearth.gguf.info import VALUE_TYPE_NAMES, ArrayInfo, GGUFInfo, TensorInfo
@@ -35,6 +38,10 @@ MAX_DIMS = 4
 MAX_TENSOR_NAME_BYTES = 63  # GGML_MAX_NAME minus the terminating NUL
 MAX_ARRAY_LENGTH = 1 << 30
 INT64_MAX = (1 << 63) - 1
+# hearth's own bounds, far above real models (a few dozen metadata pairs; the largest MoE files
+# a few thousand tensors), so that a hostile header cannot make this reader loop for minutes.
+MAX_TENSOR_COUNT = 1 << 16
+MAX_KV_COUNT = 1 << 16
 
 # Arrays longer than this become ArrayInfo: their values (vocabularies) are only llama.cpp's
 # business, and decoding 50k strings would make `hearth list` slow.
@@ -71,7 +78,8 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     """Read and check a GGUF file's header, metadata and tensor table.
 
     Raises ``InvalidModelFile`` naming the file and the problem. Tensor data is not read,
-    only checked to lie inside the file.
+    only checked to lie inside the file, one tensor after the other, and the metadata is
+    checked against the tensors (``consistency.py``).
     """
     path = Path(path)
     try:
@@ -91,7 +99,9 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     with fh:
         # The size is taken from the open file so that checks and reads agree.
         size = os.fstat(fh.fileno()).st_size
-        return _parse(ByteCursor(fh, path, size))
+        info = _parse(ByteCursor(fh, path, size))
+    check_consistency(info)
+    return info
 
 
 def _parse(cur: ByteCursor) -> GGUFInfo:
@@ -118,6 +128,7 @@ def _parse(cur: ByteCursor) -> GGUFInfo:
     if tensor_count:
         data_offset += -data_offset % alignment
     tensors = [_place_tensor(cur, data_offset, alignment, *info) for info in infos]
+    _check_data_layout(cur, tensors, data_offset, alignment)
     return GGUFInfo(
         path=cur.path,
         version=version,
@@ -149,6 +160,10 @@ def _check_counts(cur: ByteCursor, tensor_count: int, kv_count: int) -> None:
             f"{tensor_count} tensors and {kv_count} metadata pairs",
             need_tensors + need_kvs,
         )
+    elif tensor_count > MAX_TENSOR_COUNT:
+        raise cur.error(f"tensor count {tensor_count} is over hearth's limit of {MAX_TENSOR_COUNT}")
+    elif kv_count > MAX_KV_COUNT:
+        raise cur.error(f"metadata count {kv_count} is over hearth's limit of {MAX_KV_COUNT}")
     else:
         return
     raise cur.error(
@@ -341,3 +356,36 @@ def _place_tensor(
         nbytes=nbytes,
         n_elements=n_elements,
     )
+
+
+def _check_data_layout(
+    cur: ByteCursor, tensors: list[TensorInfo], data_offset: int, alignment: int
+) -> None:
+    """Each tensor's data must start where the one before it in the table ends, padded to the
+    alignment: llama.cpp's gguf_init_from_file refuses any other offset ("tensor has offset X,
+    expected Y"), so overlapping, reordered or spaced-out data can never load. Bytes after
+    the last tensor are allowed, as there."""
+    by_start = sorted(tensors, key=lambda t: t.offset)
+    for first, second in itertools.pairwise(by_start):
+        if second.offset < first.offset + first.nbytes:
+            raise cur.error(
+                f"tensor '{second.name}' data (bytes {second.offset} to "
+                f"{second.offset + second.nbytes}) overlaps tensor '{first.name}' (bytes "
+                f"{first.offset} to {first.offset + first.nbytes}, {first.nbytes} bytes for "
+                f"{first.type_name} {list(first.shape)})"
+            )
+    expected = data_offset
+    previous = "the start of the data section"
+    for index, tensor in enumerate(tensors):
+        if tensor.offset != expected:
+            later = tensors[index + 1 :]
+            if tensor.offset < expected or (later and min(t.offset for t in later) < tensor.offset):
+                how = "tensor data must be stored in the order of the tensor table"
+            else:
+                how = f"a gap of {tensor.offset - expected} bytes, which llama.cpp refuses"
+            raise cur.error(
+                f"tensor '{tensor.name}' data starts at byte {tensor.offset}, but it must start "
+                f"at byte {expected}, right after {previous}: {how}"
+            )
+        expected += tensor.nbytes + -tensor.nbytes % alignment
+        previous = f"tensor '{tensor.name}'"
