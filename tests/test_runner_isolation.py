@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -28,11 +29,19 @@ def stream_lines(client: httpx.Client, body: dict, into: list[dict], started: th
                 started.set()
 
 
+def upload(client: httpx.Client, path) -> str:
+    """POST /api/blobs: create through the API reads no path on the server, only blobs."""
+    data = path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert client.post(f"/api/blobs/{digest}", content=data).status_code == 201
+    return digest
+
+
 def test_a_killed_runner_fails_its_streams_only_and_the_model_comes_back(start_server, tmp_path):
     server = start_server()
     tiny = write_tiny_model(tmp_path / "tiny.gguf")
     with httpx.Client(base_url=server.url, timeout=120) as client:
-        modelfile = f"FROM {tiny}\n"
+        modelfile = f"FROM @{upload(client, tiny)}\n"
         created = client.post("/api/create", json={"model": "tiny", "modelfile": modelfile, "stream": False})
         assert created.status_code == 200, created.text
         for model in ("smollm2", "tiny"):
@@ -103,7 +112,7 @@ def test_a_killed_embedding_runner_leaves_the_server_up(start_server, tmp_path):
     server = start_server()
     embedder = write_tiny_embedding_model(tmp_path / "embed.gguf")
     with httpx.Client(base_url=server.url, timeout=120) as client:
-        created = client.post("/api/create", json={"model": "embed", "modelfile": f"FROM {embedder}\n",
+        created = client.post("/api/create", json={"model": "embed", "files": {"embed.gguf": upload(client, embedder)},
                                                    "stream": False})
         assert created.status_code == 200, created.text
         first = client.post("/api/embed", json={"model": "embed", "input": ["the sky is blue"]})

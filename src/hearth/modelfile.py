@@ -9,6 +9,7 @@ backslash escapes, because chat templates are full of them). Every error names i
 from __future__ import annotations
 
 import bisect
+import enum
 import math
 import os
 import re
@@ -95,15 +96,76 @@ def parse_modelfile(text: str, source: str = "Modelfile") -> Modelfile:
     return _Parser(text, source).parse()
 
 
-def resolve_from(modelfile: Modelfile, base_dir: Path) -> tuple[str, Path | None]:
-    """``("file", path)`` when FROM names a file, existing or not; else ``("model", None)``.
+class Sources(enum.Enum):
+    """Where a create may take its weights and adapters from. The caller says which; nothing
+    guesses it from the text.
 
-    A relative path is relative to the Modelfile's folder, as in Ollama, so a model and its
-    Modelfile can be shipped together.
+    ``LOCAL_FILES``: in the user's own process (``hearth create`` without a server, the Python
+    API), so FROM and ADAPTER may name files on this machine, besides models and blobs.
+    ``STORE_ONLY``: through the HTTP API, whose callers are not the machine's user: only an
+    installed model's name or a blob uploaded with POST /api/blobs (``@sha256:<hex>``).
+    """
+
+    LOCAL_FILES = "local files"
+    STORE_ONLY = "store only"
+
+
+# One message for every path a create request names, whatever the path and whether or not it
+# exists: the answer must not tell a caller anything about the server's files.
+PATHS_REFUSED = ("create through the API takes a model name or uploaded blobs; paths on the "
+                 "server are not read: upload the file with POST /api/blobs/sha256:<digest> and "
+                 "pass it in `files`")
+
+_DRIVE_RE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def blob_reference(value: str) -> str | None:
+    """The digest that ``@sha256:<hex>`` names (Ollama's spelling for an uploaded blob in a
+    FROM or ADAPTER line), unchecked; None for anything else. The store validates it."""
+    value = value.strip()
+    return value[1:].strip() if value.startswith("@") else None
+
+
+def names_a_path(value: str) -> bool:
+    """Whether a FROM or ADAPTER value is a file rather than a model name or a blob: written
+    like a path (``/``, ``./``, ``../``, ``~``, a ``.gguf`` name), a ``file:`` URL, a Windows
+    path, or with a ``..`` part. Syntax only: nothing on disk is looked at."""
+    value = value.strip()
+    if blob_reference(value) is not None:
+        return False
+    return (written_like_path(value) or value.lower().startswith("file:") or "\\" in value
+            or bool(_DRIVE_RE.match(value)) or ".." in value.split("/"))
+
+
+def check_sources(modelfile: Modelfile, sources: Sources) -> None:
+    """Refuse, under ``STORE_ONLY``, a FROM or any ADAPTER that names a file, before anything
+    is read: the same ``InvalidRequest(PATHS_REFUSED)`` for every such value."""
+    if sources is Sources.LOCAL_FILES:
+        return
+    # An adapter is a file or a blob, never a model: anything but a blob would be a path.
+    if names_a_path(modelfile.from_) or any(blob_reference(path) is None
+                                             for path, _scale in modelfile.adapters):
+        raise InvalidRequest(PATHS_REFUSED)
+
+
+def resolve_from(modelfile: Modelfile, base_dir: Path | None,
+                 sources: Sources = Sources.LOCAL_FILES) -> tuple[str, Path | None]:
+    """What FROM names: ``("blob", None)`` for ``@sha256:...`` (the digest is
+    ``blob_reference(modelfile.from_)``), ``("file", path)`` for a file, existing or not, else
+    ``("model", None)``. Under ``STORE_ONLY`` a file is refused (``check_sources``).
+
+    A relative path is relative to the Modelfile's folder (``base_dir``, else the working
+    directory), as in Ollama, so a model and its Modelfile can be shipped together.
     """
     value = modelfile.from_.strip()
+    if blob_reference(value) is not None:
+        return "blob", None
+    if sources is Sources.STORE_ONLY and names_a_path(value):
+        raise InvalidRequest(PATHS_REFUSED)
     if not written_like_path(value):
         return "model", None
+    if base_dir is None:
+        base_dir = Path.cwd()
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = Path(base_dir).expanduser() / path

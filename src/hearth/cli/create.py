@@ -32,9 +32,13 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.cli.backend import connect
     from hearth.cli.output import ProgressPrinter
     from hearth.errors import InvalidRequest
+    from hearth.modelfile import Sources
 
     runtime = connect()
-    extra = {"quantize": args.quantize, "allow_requantize": args.allow_requantize}
+    # This is the user's own process: their files are theirs to read. In-process the runtime
+    # reads them; through a server the client uploads them as blobs (the server reads no path).
+    extra = {"quantize": args.quantize, "allow_requantize": args.allow_requantize,
+             "sources": Sources.LOCAL_FILES}
     with ProgressPrinter() as progress:
         if args.from_path:
             candidate = Path(args.from_path).expanduser()

@@ -7,10 +7,13 @@ The CLI uses it when a server answers at HEARTH_HOST, so a model stays loaded be
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hearth.client.transport import ServerTransport
 from hearth.errors import LicenseNotAccepted, ModelNotFound
+
+if TYPE_CHECKING:
+    from hearth.modelfile import Sources
 
 
 class Client(ServerTransport):
@@ -67,17 +70,32 @@ class Client(ServerTransport):
 
     def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
                base_dir: Path | None = None, progress=None, source: str = "Modelfile",
-               quantize: str | None = None, allow_requantize: bool = False) -> None:
-        """Parse the Modelfile here, upload a local GGUF as a blob, then send the parts."""
+               quantize: str | None = None, allow_requantize: bool = False,
+               sources: Sources | None = None) -> None:
+        """Parse the Modelfile here, upload local files (FROM, ADAPTER) as blobs, then send the
+        parts: the server reads no path (it creates store-only), this process does, as
+        ``Runtime.create`` does with its default ``sources`` (``LOCAL_FILES``, also None here).
+        An ``@sha256:...`` reference names a blob already on the server and is sent as it is."""
         from hearth.api.types import ProgressResponse
         from hearth.errors import InvalidRequest
-        from hearth.modelfile import parse_modelfile, resolve_from
+        from hearth.modelfile import (
+            PATHS_REFUSED,
+            Sources,
+            blob_reference,
+            check_sources,
+            parse_modelfile,
+            resolve_from,
+        )
 
+        sources = sources or Sources.LOCAL_FILES
         if modelfile is None:
             if from_path is None:
                 raise InvalidRequest("give a Modelfile or a GGUF file to create a model from")
+            if sources is not Sources.LOCAL_FILES:
+                raise InvalidRequest(PATHS_REFUSED)
             modelfile = f'FROM "{Path(from_path).expanduser().resolve()}"\n'
         parsed = parse_modelfile(modelfile, source=source)
+        check_sources(parsed, sources)
         body: dict[str, Any] = {"model": name, "stream": True}
         if quantize:
             body["quantize"] = quantize
@@ -89,12 +107,20 @@ class Client(ServerTransport):
                                      "this model in-process")
             body["adapters"] = {}
             for adapter, _scale in parsed.adapters:
-                adapter_path = Path(adapter).expanduser()
-                if not adapter_path.is_absolute():
-                    adapter_path = (base_dir or Path.cwd()) / adapter_path
-                if not adapter_path.is_file():
-                    raise InvalidRequest(f"ADAPTER file {adapter_path} does not exist")
-                body["adapters"][adapter_path.name] = self.upload_blob(adapter_path)
+                reference = blob_reference(adapter)
+                if reference is not None:
+                    key, digest = reference.replace(":", "-"), reference
+                else:
+                    adapter_path = Path(adapter).expanduser()
+                    if not adapter_path.is_absolute():
+                        adapter_path = (base_dir or Path.cwd()) / adapter_path
+                    if not adapter_path.is_file():
+                        raise InvalidRequest(f"ADAPTER file {adapter_path} does not exist")
+                    key, digest = adapter_path.name, self.upload_blob(adapter_path)
+                # The field is a map by file name: two adapters of one name must both arrive.
+                while key in body["adapters"]:
+                    key = "_" + key
+                body["adapters"][key] = digest
         kind, path = resolve_from(parsed, base_dir or Path.cwd())
         if kind == "file":
             assert path is not None

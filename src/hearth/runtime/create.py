@@ -1,6 +1,10 @@
-"""``hearth create``: build a model from a Modelfile (FROM a GGUF file or an existing model),
-optionally re-quantized, with LoRA adapters, template, system prompt, parameters, messages and
-licenses as layers."""
+"""``hearth create``: build a model from a Modelfile (FROM a GGUF file, an uploaded blob or an
+existing model), optionally re-quantized, with LoRA adapters, template, system prompt,
+parameters, messages and licenses as layers.
+
+Where weights and adapters may come from is the caller's ``sources`` (``modelfile.Sources``):
+the API passes ``STORE_ONLY``, and then no path is resolved, probed or read, here or below.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hearth.api.types import ProgressFn, ProgressResponse, no_progress
 from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.modelfile import Sources
 from hearth.names import ModelName
 from hearth.store.importer import import_model_file, model_config
 from hearth.store.manifests import Layer, MediaType
@@ -35,26 +40,33 @@ def create_model(
     store: ModelStore,
     name: ModelName,
     modelfile_text: str | Modelfile,
-    base_dir: Path,
+    base_dir: Path | None,
     progress: ProgressFn = no_progress,
     source: str = "Modelfile",
     *,
+    sources: Sources,
     quantize: str | None = None,
     allow_requantize: bool = False,
 ) -> StoredModel:
+    """``sources`` has no default: every caller says whether paths on this machine may be read
+    (``LOCAL_FILES``, with relative ones under ``base_dir``) or not (``STORE_ONLY``)."""
     from hearth.gguf import read_gguf
-    from hearth.modelfile import parse_modelfile, resolve_from
+    from hearth.modelfile import blob_reference, check_sources, parse_modelfile, resolve_from
     from hearth.prompt.templates import validate_template
 
     modelfile = parse_modelfile(modelfile_text, source=source) if isinstance(modelfile_text, str) else modelfile_text
+    # Before anything else, so that a refused path is refused the same way every time.
+    check_sources(modelfile, sources)
     if modelfile.template is not None:
         validate_template(modelfile.template)
-    kind, path = resolve_from(modelfile, base_dir)
+    kind, path = resolve_from(modelfile, base_dir, sources)
     inherited: dict[str, list[Layer]] = {}
     parent = ""
     params: dict = {}
     adapter_scales: list[dict[str, Any]] = []
-    if kind == "file":
+    if kind == "blob":
+        _digest, path = _uploaded_blob(store, blob_reference(modelfile.from_) or "", "FROM")
+    if kind in ("file", "blob"):
         assert path is not None
         if not path.is_file():
             raise InvalidRequest(f"{source} line {modelfile.from_line}: FROM file {path} does not exist")
@@ -66,7 +78,9 @@ def create_model(
         try:
             base = store.get(modelfile.from_)
         except ModelNotFound as exc:
-            raise ModelNotFound(modelfile.from_, "pull it first or give FROM a .gguf file path") from exc
+            hint = ("pull it first or give FROM a .gguf file path" if sources is Sources.LOCAL_FILES
+                    else "pull it first, or upload a .gguf with POST /api/blobs and pass it in `files`")
+            raise ModelNotFound(modelfile.from_, hint) from exc
         parent = base.name.short
         model_layer = base.model_layer
         for layer in base.manifest.layers:
@@ -86,7 +100,7 @@ def create_model(
     if modelfile.adapters:
         adapter_scales = []
         for adapter_path, scale in modelfile.adapters:
-            layer = _adapter_layer(store, Path(adapter_path), base_dir, info, progress)
+            layer = _adapter_layer(store, adapter_path, base_dir, info, progress, sources)
             layers.append(layer)
             adapter_scales.append({"digest": layer.digest, "scale": scale})
     else:
@@ -119,14 +133,33 @@ def create_model(
     return model
 
 
-def _adapter_layer(store: ModelStore, path: Path, base_dir: Path, base: GGUFInfo,
-                   progress: ProgressFn) -> Layer:
+def _uploaded_blob(store: ModelStore, reference: str, what: str) -> tuple[str, Path]:
+    """The digest and stored file an ``@sha256:...`` reference names; it must be uploaded."""
+    from hearth.store import validate_digest
+
+    digest = validate_digest(reference)
+    if not store.blobs.has(digest):
+        raise InvalidRequest(f"{what}: blob {digest} is not on the server; "
+                             "upload it with POST /api/blobs first")
+    return digest, store.blobs.path(digest)
+
+
+def _adapter_layer(store: ModelStore, value: str, base_dir: Path | None, base: GGUFInfo,
+                   progress: ProgressFn, sources: Sources) -> Layer:
     from hearth.gguf import read_gguf
     from hearth.gguf.adapters import validate_lora
+    from hearth.modelfile import PATHS_REFUSED, blob_reference
 
-    path = path.expanduser()
+    reference = blob_reference(value)
+    if reference is not None:
+        digest, blob = _uploaded_blob(store, reference, "ADAPTER")
+        validate_lora(read_gguf(blob), base)
+        return Layer(MediaType.ADAPTER, digest, blob.stat().st_size)
+    if sources is not Sources.LOCAL_FILES:
+        raise InvalidRequest(PATHS_REFUSED)  # check_sources said so first; this is the backstop
+    path = Path(value).expanduser()
     if not path.is_absolute():
-        path = base_dir / path
+        path = (base_dir or Path.cwd()) / path
     if not path.is_file():
         raise InvalidRequest(f"ADAPTER file {path} does not exist")
     validate_lora(read_gguf(path), base)

@@ -133,6 +133,8 @@ class Runtime:
         return self.library.pull(name, progress, **options)
 
     def create(self, name: str, **options: Any) -> StoredModel:
+        """``library.ModelLibrary.create``. Its ``sources`` (``modelfile.Sources``) defaults to
+        ``LOCAL_FILES``, for the user's own process; the server passes ``STORE_ONLY``."""
         return self.library.create(name, **options)
 
     def push(self, name: str, progress: ProgressFn = no_progress, **options: Any) -> ModelName:

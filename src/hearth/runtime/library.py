@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hearth.api.types import ListResponse, ProgressFn, no_progress
 from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.modelfile import Modelfile, Sources
 from hearth.names import ModelName
 from hearth.runtime.local import LocalModels
 from hearth.scheduler import Scheduler
@@ -62,19 +63,26 @@ class ModelLibrary:
         return pull_model(self.store, name, progress, accept_license=accept_license, ask=ask,
                           max_speed=max_speed, cancelled=cancelled, insecure=insecure)
 
-    def create(self, name: str, *, modelfile: str | None = None, from_path: str | Path | None = None,
-               base_dir: Path | None = None, progress: ProgressFn = no_progress,
-               source: str = "Modelfile", quantize: str | None = None,
-               allow_requantize: bool = False) -> StoredModel:
+    def create(self, name: str, *, modelfile: str | Modelfile | None = None,
+               from_path: str | Path | None = None, base_dir: Path | None = None,
+               progress: ProgressFn = no_progress, source: str = "Modelfile",
+               quantize: str | None = None, allow_requantize: bool = False,
+               sources: Sources = Sources.LOCAL_FILES) -> StoredModel:
+        """``modelfile``: its text or a parsed ``Modelfile``. ``sources``: ``LOCAL_FILES`` for
+        the user's own process (the CLI, the Python API); a server passes ``STORE_ONLY``, and
+        then ``from_path`` and any path in the Modelfile are refused unread."""
+        from hearth.modelfile import PATHS_REFUSED
         from hearth.runtime.create import create_model
 
         if modelfile is None:
             if from_path is None:
                 raise InvalidRequest("give a Modelfile or a GGUF file to create a model from")
+            if sources is not Sources.LOCAL_FILES:
+                raise InvalidRequest(PATHS_REFUSED)
             path = Path(from_path).expanduser().resolve()
             modelfile = f'FROM "{path}"\n'
-        return create_model(self.store, ModelName.parse(name), modelfile, base_dir or Path.cwd(),
-                            progress, source, quantize=quantize, allow_requantize=allow_requantize)
+        return create_model(self.store, ModelName.parse(name), modelfile, base_dir, progress, source,
+                            sources=sources, quantize=quantize, allow_requantize=allow_requantize)
 
     def push(self, name: str, progress: ProgressFn = no_progress, *, destination: str | None = None,
              insecure: bool = False) -> ModelName:
