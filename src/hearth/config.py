@@ -7,6 +7,7 @@ time (never at import) lets tests and long-running servers see changes without r
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
         Setting("HEARTH_CRASH_GUARD", "1", "0 runs CLI engine work in the hearth process itself (for a debugger) instead of a forked child."),
         Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
+        Setting("HEARTH_LOAD_TIMEOUT", "5m", "Longest a model runner may take to load a model before it is stopped."),
+        Setting("HEARTH_RUNNER_TIMEOUT", "5m", "A runner silent or stuck in one step this long counts as hung: it is stopped and its requests fail."),
     ]
 }
 
@@ -179,12 +182,17 @@ def download_parts() -> int:
     return _int("HEARTH_DOWNLOAD_PARTS", minimum=1)
 
 
+# Longer than this is forever: a finite deadline past it would overflow the clock's arithmetic
+# (datetime.fromtimestamp) for as long as the model stays loaded.
+FOREVER_AFTER_SECONDS = 100 * 365 * 24 * 3600.0
+
+
 def parse_duration(text: str | int | float) -> float:
     """Ollama-style durations: seconds as a number, or '300ms', '30s', '5m', '1h'; negative = forever."""
     from hearth.errors import InvalidRequest
 
     if isinstance(text, (int, float)):
-        return float("inf") if text < 0 else float(text)
+        return _bounded_duration(float(text), text)
     value = text.strip().lower()
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     try:
@@ -196,7 +204,32 @@ def parse_duration(text: str | int | float) -> float:
             number = float(value)
     except ValueError:
         raise InvalidRequest(f"invalid duration '{text}': use e.g. 30s, 5m, 1h or -1") from None
-    return float("inf") if number < 0 else number
+    return _bounded_duration(number, text)
+
+
+def _bounded_duration(number: float, text: object) -> float:
+    from hearth.errors import InvalidRequest
+
+    if math.isnan(number):
+        raise InvalidRequest(f"invalid duration '{text}': not a number")
+    return float("inf") if number < 0 or number > FOREVER_AFTER_SECONDS else number
+
+
+def load_timeout() -> float:
+    return _positive_duration("HEARTH_LOAD_TIMEOUT")
+
+
+def runner_timeout() -> float:
+    return _positive_duration("HEARTH_RUNNER_TIMEOUT")
+
+
+def _positive_duration(env: str) -> float:
+    from hearth.errors import InvalidRequest
+
+    seconds = parse_duration(_raw(env))
+    if seconds <= 0:
+        raise InvalidRequest(f"{env} must be a positive duration, not '{_raw(env)}'")
+    return seconds
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -12,10 +12,15 @@ class HearthError(Exception):
     """Base of every expected failure."""
 
     status_code: int = 500
+    code: str | None = None  # a machine-readable name, where an API has one for this failure
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def details(self) -> dict[str, object]:
+        """Facts the server adds to the error body beside the message."""
+        return {}
 
     def cli_message(self) -> str:
         # User text (a name, a path) may hold newlines; the CLI promises exactly one line.
@@ -55,7 +60,26 @@ class TemplateError(InvalidRequest):
 
 
 class ContextOverflow(InvalidRequest):
-    """A prompt that does not fit the model's context window."""
+    """A prompt that does not fit the model's context window; the server adds both counts to
+    the error body (``details``), as llama-server's ``exceed_context_size_error`` does."""
+
+    code = "context_length_exceeded"  # OpenAI's code for it
+
+    def __init__(self, message: str, prompt_tokens: int | None = None, context: int | None = None) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context = context
+
+    def details(self) -> dict[str, int]:
+        if self.prompt_tokens is None or self.context is None:
+            return {}
+        return {"prompt_tokens": self.prompt_tokens, "context_length": self.context}
+
+
+class RequestCancelled(HearthError):
+    """The caller gave up (disconnected, cancelled) before the request got its turn."""
+
+    status_code = 499  # nginx's "client closed request": nobody is left to read it
 
 
 class ModelNotFound(HearthError):
@@ -124,6 +148,21 @@ class ServerBusy(HearthError):
     def __init__(self, message: str = "server busy, too many requests queued", retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotEnoughMemory(HearthError):
+    """A model whose estimate does not fit the memory left, even after unloading idle ones;
+    refused before loading rather than left to the kernel's out-of-memory killer."""
+
+    status_code = 507  # Insufficient Storage: the closest HTTP has to "not enough memory"
+
+    def __init__(self, message: str, needed: int = 0, available: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+
+    def details(self) -> dict[str, object]:
+        return {"needed_bytes": self.needed, "available_bytes": self.available}
 
 
 class EngineError(HearthError):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
@@ -21,27 +22,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hearth import config
-from hearth.errors import ServerBusy
+from hearth.errors import NotEnoughMemory, RequestCancelled, ServerBusy
+
+CANCEL_POLL_SECONDS = 0.1
 
 
 class FairSemaphore:
     """``permits`` holders at once, granted strictly in the order they asked (FIFO):
-    threading.Semaphore makes no such promise, and a request must not be overtaken forever."""
+    threading.Semaphore makes no such promise, and a request must not be overtaken forever.
+    A waiter whose request is cancelled leaves the line without ever holding a permit."""
 
     def __init__(self, permits: int = 1) -> None:
         self._cond = threading.Condition()
         self._permits = permits
-        self._next_ticket = 0
-        self._admitted = 0  # tickets below this have been let in
+        self._line: collections.deque[object] = collections.deque()
         self._holding = 0
 
-    def acquire(self) -> None:
+    def acquire(self, cancelled: Callable[[], bool] | None = None) -> None:
+        ticket = object()
         with self._cond:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            while ticket != self._admitted or self._holding >= self._permits:
-                self._cond.wait()
-            self._admitted += 1
+            self._line.append(ticket)
+            try:
+                while self._line[0] is not ticket or self._holding >= self._permits:
+                    if cancelled is not None and cancelled():
+                        raise RequestCancelled("the request was cancelled while it waited for the model")
+                    # A cancel raised elsewhere has no way to notify us: look again now and then.
+                    self._cond.wait(timeout=None if cancelled is None else CANCEL_POLL_SECONDS)
+            except BaseException:
+                self._line.remove(ticket)
+                self._cond.notify_all()
+                raise
+            self._line.popleft()
             self._holding += 1
             self._cond.notify_all()
 
@@ -54,7 +65,7 @@ class FairSemaphore:
     def waiting(self) -> int:
         """Holders plus those waiting their turn."""
         with self._cond:
-            return self._next_ticket - self._admitted + self._holding
+            return len(self._line) + self._holding
 
 
 @dataclass
@@ -106,24 +117,32 @@ class Scheduler:
 
     @contextlib.contextmanager
     def use(self, key: Any, name: str, estimate: int, load: Callable[[], Any],
-            keep_alive: float | None = None) -> Iterator[tuple[Any, int]]:
-        """Hold the model for one request: yields ``(loaded, load_ns)``."""
+            keep_alive: float | None = None,
+            cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[Any, int]]:
+        """Hold the model for one request: yields ``(loaded, load_ns)``. A request whose
+        ``cancelled`` turns true while it waits leaves the queue with ``RequestCancelled``."""
         with self._cond:
             if self._waiting >= config.max_queue():
                 raise ServerBusy(f"server busy: {self._waiting} requests already waiting "
                                  "(HEARTH_MAX_QUEUE); retry shortly", retry_after=1)
             self._waiting += 1
         try:
-            slot, load_ns = self._slot_for(key, name, estimate, load)
-            slot.lock.acquire()
+            while True:
+                slot, load_ns = self._slot_for(key, name, estimate, load)
+                slot.lock.acquire(cancelled)
+                with self._cond:
+                    # An unload (hearth stop, keep_alive 0, a dead runner) may have taken the
+                    # model while this request waited its turn: then it loads it again.
+                    if self._slots.get(key) is slot and self._usable(slot):
+                        slot.in_use += 1
+                        slot.expires_at = float("inf")
+                        if keep_alive is not None:
+                            slot.keep_alive = keep_alive
+                        break
+                slot.lock.release()
         finally:
             with self._cond:
                 self._waiting -= 1
-        with self._cond:
-            slot.in_use += 1
-            slot.expires_at = float("inf")
-            if keep_alive is not None:
-                slot.keep_alive = keep_alive
         try:
             yield slot.loaded, load_ns
         finally:
@@ -149,8 +168,18 @@ class Scheduler:
                 if slot is not None and self._usable(slot):
                     return slot, 0
                 idle = [s for s in self._slots.values() if s.in_use == 0 and s.lock.waiting == 0]
-                evict = choose_evictions(estimate, memory_available(), idle, len(self._slots),
+                available = self._memory_left()
+                evict = choose_evictions(estimate, available, idle, len(self._slots),
                                          config.max_loaded_models())
+                freed = sum(victim.size for victim in evict)
+                if available > 0 and estimate > available + freed:
+                    from hearth.units import human_size
+
+                    raise NotEnoughMemory(
+                        f"{name} needs about {human_size(estimate)} but only "
+                        f"{human_size(max(0, available + freed))} of memory is left"
+                        + (" with the other loaded models in use" if len(self._slots) > len(evict) else ""),
+                        needed=estimate, available=max(0, available + freed))
                 for victim in evict:
                     del self._slots[victim.key]
             for victim in evict:
@@ -165,6 +194,16 @@ class Scheduler:
             with self._cond:
                 self._slots[key] = slot
             return slot, load_ns
+
+    def _memory_left(self) -> int:
+        """Free memory for a new model (0 where unknown): MemAvailable, less the mmap'd weights
+        of the models loaded here, which it counts as reclaimable page cache. Called with
+        ``_cond`` held."""
+        available = memory_available()
+        if available <= 0:
+            return 0
+        mapped = sum(getattr(slot.loaded, "mapped_bytes", 0) for slot in self._slots.values())
+        return max(1, available - mapped)
 
     def _usable(self, slot: ResidentModel) -> bool:
         """A slot whose engine died (its runner crashed) is dropped here; the caller then

@@ -41,6 +41,12 @@ class LoadedModel:
     def alive(self) -> bool:
         return self.engine.alive
 
+    @property
+    def mapped_bytes(self) -> int:
+        """Weights read through mmap: page cache, which MemAvailable counts as free although
+        this model needs it (the scheduler subtracts it)."""
+        return self.info.file_size if self.settings.use_mmap else 0
+
     def close(self) -> None:
         self.engine.close()
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hearth.api.types import Options
 from hearth.config import parse_duration
+from hearth.errors import NotEnoughMemory
 from hearth.runtime.loaded import (
     Adapters,
     LoadedModel,
@@ -50,8 +51,10 @@ class ModelLoader:
 
     @contextlib.contextmanager
     def use(self, model: StoredModel, options: Options, keep_alive: Any = None,
-            embedding: bool = False, extra_adapters: Adapters = ()) -> Iterator[tuple[PromptSetup, int]]:
-        """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``."""
+            embedding: bool = False, extra_adapters: Adapters = (),
+            cancelled: Any = None) -> Iterator[tuple[PromptSetup, int]]:
+        """Hold the model's engine for one request (loading it if needed): ``(setup, load_ns)``.
+        A request cancelled while it waits for the model leaves the queue."""
         from hearth.engine.factory import open_embedding_engine, open_engine
         from hearth.engine.settings import LoadSettings
         from hearth.licenses.enforce import enforce_policy
@@ -82,7 +85,13 @@ class ModelLoader:
                                settings=settings, size=estimate)
 
         seconds = None if keep_alive is None else parse_duration(keep_alive)
-        with self.scheduler.use(key, label, estimate, load, seconds) as (loaded, load_ns):
+        try:
+            held = self.scheduler.use(key, label, estimate, load, seconds, cancelled)
+            loaded, load_ns = held.__enter__()
+        except NotEnoughMemory as exc:
+            raise with_smaller_context(exc, info, settings, parallel) from None
+        with contextlib.ExitStack() as stack:
+            stack.push(held)
             yield PromptSetup(
                 name=label,
                 loaded=loaded,
@@ -91,6 +100,12 @@ class ModelLoader:
                 parameters=params,
                 messages=model.messages,
             ), load_ns
+
+    def unload(self, model: StoredModel) -> int:
+        """Unload every loaded instance of the model's weights (any options, chat or
+        embeddings), now or after their running requests; how many there were."""
+        digest = model.model_layer.digest
+        return self.scheduler.stop(lambda slot: slot.key[0] == digest)
 
     def load_file(self, path: Path, options: Options, adapters: Adapters = ()) -> PromptSetup:
         """The raw engine on a GGUF file outside the store (``hearth generate -m``), in this
@@ -114,3 +129,19 @@ class ModelLoader:
         for engine in self._file_engines:
             engine.close()
         self._file_engines.clear()
+
+
+def with_smaller_context(exc: NotEnoughMemory, info: GGUFInfo, settings: Any, parallel: int) -> NotEnoughMemory:
+    """The refusal, with the largest context window (halving from the asked one) that would fit."""
+    import dataclasses
+
+    num_ctx = settings.num_ctx // 2
+    while num_ctx >= 512:
+        smaller = dataclasses.replace(settings, num_ctx=num_ctx)
+        if estimate_memory(info, smaller, parallel) <= exc.available:
+            hint = f"; num_ctx {num_ctx} would fit (or use a smaller quantization, or unload other models)"
+            break
+        num_ctx //= 2
+    else:
+        hint = "; try a smaller quantization of the model (`hearth fit` shows what fits), or unload other models"
+    return NotEnoughMemory(exc.message + hint, needed=exc.needed, available=exc.available)
