@@ -42,6 +42,12 @@ class Usage(OpenAIModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    # hearth extra: the oldest messages left out so the chat fits num_ctx (only when some were)
+    dropped_messages: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: Any) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class StreamOptions(OpenAIModel):

@@ -11,17 +11,52 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", protected_namespaces=(), populate_by_name=True)
 
 
+# Options Ollama clients send that hearth has no use for (llama.cpp dropped some, others are
+# settings hearth chooses itself): accepted and ignored with a warning in the server log, as
+# Ollama does, where any other unknown name is a typo worth a 400.
+IGNORED_OLLAMA_OPTIONS = frozenset({
+    "mirostat", "mirostat_eta", "mirostat_tau", "tfs_z", "use_mlock", "main_gpu", "num_gqa",
+    "penalize_newline", "low_vram", "f16_kv", "vocab_only", "logits_all", "numa", "rope_frequency_base",
+    "rope_frequency_scale", "embedding_only",
+})
+# Stop strings are matched against every generated token: their number and length are bounded.
+MAX_STOP_STRINGS = 32
+MAX_STOP_LENGTH = 1000
+
+
 class Options(WireModel):
     """Ollama's generation and load options. ``None`` means: use the model's or hearth's default."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        if isinstance(data, dict) and IGNORED_OLLAMA_OPTIONS.intersection(data):
+            import logging
+
+            ignored = sorted(IGNORED_OLLAMA_OPTIONS.intersection(data))
+            logging.getLogger("hearth.options").warning("ignoring options hearth does not use: %s",
+                                                        ", ".join(ignored))
+            data = {key: value for key, value in data.items() if key not in IGNORED_OLLAMA_OPTIONS}
+        return data
+
+    @field_validator("stop")
+    @classmethod
+    def _bounded_stops(cls, stop: list[str] | None) -> list[str] | None:
+        if stop is not None:
+            if len(stop) > MAX_STOP_STRINGS:
+                raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings, not {len(stop)}")
+            if any(len(text) > MAX_STOP_LENGTH for text in stop):
+                raise ValueError(f"a stop string may be at most {MAX_STOP_LENGTH} characters")
+        return stop
 
     # load-time
     num_ctx: int | None = Field(None, ge=16, le=1 << 20)
@@ -84,6 +119,7 @@ class GenerateRequest(WireModel):
     keep_alive: str | float | int | None = None
     stream: bool = True
     context: list[int] | None = None
+    truncate: bool = True  # false: a prompt over num_ctx is a 400 with both token counts
 
 
 class ChatRequest(WireModel):
@@ -94,6 +130,8 @@ class ChatRequest(WireModel):
     options: Options | None = None
     keep_alive: str | float | int | None = None
     stream: bool = True
+    # false: a chat over num_ctx is a 400 with both token counts, instead of dropping old turns
+    truncate: bool = True
 
 
 class RemoteMarker(WireModel):
@@ -115,6 +153,10 @@ class Timings(RemoteMarker):
     eval_duration: int | None = None
     # hearth extra: prompt tokens taken from the cache instead of computed
     prompt_cache_count: int | None = None
+    # hearth extra: the oldest messages left out so the chat fits num_ctx (absent when none)
+    dropped_messages: int | None = None
+    # hearth extra: the sampling seed used, so a random answer can be reproduced
+    seed: int | None = None
 
     def tokens_per_second(self) -> float:
         if not self.eval_count or not self.eval_duration:

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from hearth.api.types import ChatRequest, Message, Options
+from hearth.cli.output import dimmed
 from hearth.cli.remote import announce, watched
 from hearth.cli.streaming import print_timings
 from hearth.errors import HearthError
@@ -95,6 +96,9 @@ class ChatSession:
             return
         print("\n")
         self.history.append(Message(role="assistant", content="".join(pieces)))
+        if final is not None and final.dropped_messages:
+            print(dimmed(f"({final.dropped_messages} of the oldest messages no longer fit the context "
+                         "window (num_ctx) and were left out; /clear starts afresh)"), file=sys.stderr)
         if self.verbose and final is not None and final.done:
             print_timings(final)
 

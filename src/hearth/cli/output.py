@@ -27,6 +27,12 @@ def stdout_console(**options: Any) -> Any:
     return _Console(**options)
 
 
+def dimmed(text: str, file: Any = None) -> str:
+    """Faint text on a terminal (a side remark beside the answer); plain text otherwise."""
+    stream = file or sys.stderr
+    return f"\033[2m{text}\033[0m" if getattr(stream, "isatty", lambda: False)() else text
+
+
 def human_age(moment: datetime) -> str:
     seconds = (datetime.now(timezone.utc) - moment).total_seconds()
     for limit, unit in ((60, "second"), (3600, "minute"), (86400, "hour"), (86400 * 30, "day")):

@@ -61,7 +61,7 @@ def known_parameters(data: bytes) -> tuple[dict, list[str]]:
     """Ollama's parameters split into those hearth accepts and the names of the rest."""
     from pydantic import ValidationError
 
-    from hearth.api.types import Options
+    from hearth.api.types import IGNORED_OLLAMA_OPTIONS, Options
 
     try:
         params = json.loads(data)
@@ -72,6 +72,9 @@ def known_parameters(data: bytes) -> tuple[dict, list[str]]:
     kept: dict = {}
     dropped: list[str] = []
     for key, value in params.items():
+        if key in IGNORED_OLLAMA_OPTIONS:
+            dropped.append(str(key))  # a request may send it; a stored model need not keep it
+            continue
         try:
             Options(**{key: value})
         except (ValidationError, TypeError):

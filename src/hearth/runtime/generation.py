@@ -4,6 +4,7 @@ timings in nanoseconds (load, prompt eval count and duration, eval count and dur
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -24,11 +25,13 @@ def now() -> datetime:
 
 def stream_responses(setup: PromptSetup, options: Options, tokens: list[int], fmt: Any,
                      started: int, load_ns: int, make: MakeResponse,
-                     cancelled: Cancelled) -> Iterator[Any]:
+                     cancelled: Cancelled, dropped_messages: int = 0) -> Iterator[Any]:
     from hearth.engine.grammar import grammar_for_format
     from hearth.engine.settings import SamplingSettings
 
     sampling = SamplingSettings.from_options(options.merged_over(setup.parameters))
+    # The random seed is chosen here, not in the engine, so the answer can say which it was.
+    sampling = dataclasses.replace(sampling, seed=sampling.effective_seed())
     grammar = grammar_for_format(fmt)
     for chunk in setup.loaded.engine.generate(tokens, sampling, grammar=grammar, cancelled=cancelled):
         if not chunk.done:
@@ -47,4 +50,6 @@ def stream_responses(setup: PromptSetup, options: Options, tokens: list[int], fm
             prompt_cache_count=stats.prompt_cached,
             eval_count=stats.eval_count,
             eval_duration=stats.eval_ns,
+            dropped_messages=dropped_messages or None,
+            seed=sampling.seed,
         )

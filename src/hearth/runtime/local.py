@@ -23,8 +23,10 @@ from hearth.api.types import (
     Options,
     ShowResponse,
 )
+from hearth.config import parse_duration
 from hearth.errors import InvalidRequest, ModelNotFound
 from hearth.names import ModelName
+from hearth.prompt.context import answer_room, fit_chat
 from hearth.prompt.conversation import assemble, render_tokens
 from hearth.runtime.generation import now, stream_responses
 from hearth.runtime.loaded import Adapters, Cancelled, PromptSetup
@@ -78,7 +80,11 @@ class LocalModels:
         def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
             return GenerateResponse(model=request.model, created_at=now(), response=text, done=done, **timing)
 
-        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
+        if not request.prompt and not request.system and unloads_now(request.keep_alive):
+            yield self._unload(model, make, started)
+            return
+        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters,
+                             cancelled=cancelled) as (setup, load_ns):
             if not request.prompt and not request.system:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
@@ -110,15 +116,28 @@ class LocalModels:
             return ChatResponse(model=request.model, created_at=now(),
                                 message=Message(role="assistant", content=text), done=done, **timing)
 
-        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters) as (setup, load_ns):
+        if not request.messages and unloads_now(request.keep_alive):
+            yield self._unload(model, make, started)
+            return
+        with self.loader.use(model, options, request.keep_alive, extra_adapters=adapters,
+                             cancelled=cancelled) as (setup, load_ns):
             if not request.messages:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
                 return
             messages = self._conversation(setup, [m.model_dump(exclude_none=True) for m in request.messages])
-            tokens = render_tokens(setup.template, messages, setup.loaded.engine.vocab, tools=request.tools)
-            yield from stream_responses(setup, options, tokens, request.format, started, load_ns,
-                                        make, cancelled)
+            vocab = setup.loaded.engine.vocab
+            context = setup.loaded.engine.context_length
+            fitted = fit_chat(messages, lambda kept: render_tokens(setup.template, kept, vocab, tools=request.tools),
+                              context, truncate=request.truncate,
+                              answer_tokens=answer_room(context, options.merged_over(setup.parameters).num_predict))
+            yield from stream_responses(setup, options, fitted.tokens, request.format, started, load_ns,
+                                        make, cancelled, dropped_messages=fitted.dropped_messages)
+
+    def _unload(self, model: StoredModel, make: Any, started: int) -> Any:
+        """An empty request with keep_alive 0: Ollama's way to unload a model, every instance."""
+        self.loader.unload(model)
+        return make("", True, done_reason="unload", total_duration=time.perf_counter_ns() - started)
 
     def generate_tokens(self, setup: PromptSetup, prompt: str, options: Options,
                         fmt: Any = None) -> Iterator[GenerateResponse]:
@@ -136,6 +155,10 @@ class LocalModels:
         model = self.describe(request.model)
         # An empty input only loads the model, as in Ollama.
         texts = ([request.input] if request.input else []) if isinstance(request.input, str) else list(request.input)
+        empty = [i for i, text in enumerate(texts) if not text]
+        if empty:
+            # Nothing to read gives llama.cpp no token to pool: a request error, not a crash.
+            raise InvalidRequest(f"input[{empty[0]}] is an empty string; empty strings cannot be embedded")
         started = time.perf_counter_ns()
         options = request.options or Options()
         with self.loader.use(model, options, request.keep_alive, embedding=True) as (setup, load_ns):
@@ -160,6 +183,10 @@ class LocalModels:
             if bad:
                 raise InvalidRequest(f"token ids out of range for this model (0..{vocab.size - 1}): {bad[:5]}")
             return vocab.detokenize(tokens)
+
+
+def unloads_now(keep_alive: Any) -> bool:
+    return keep_alive is not None and parse_duration(keep_alive) == 0
 
 
 def refuse_images(images: list[str] | None) -> None:

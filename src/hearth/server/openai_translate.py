@@ -101,7 +101,8 @@ def usage_of(final: Any) -> Usage:
     # prompt_eval_count counts only what was computed; OpenAI's prompt_tokens is the whole prompt.
     prompt = (final.prompt_eval_count or 0) + (final.prompt_cache_count or 0)
     completion = final.eval_count or 0
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+                 dropped_messages=getattr(final, "dropped_messages", None))
 
 
 def prompt_of(prompt: str | list[Any]) -> str:
