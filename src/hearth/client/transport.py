@@ -110,13 +110,29 @@ class ServerTransport:
                 raise ServerGone(f"the hearth server at {self.address} did not answer: {exc}") from exc
             if response.status >= 400:
                 raise self._error(response.status, response.read(), body)
-            for line in response:
-                if not line.strip():
-                    continue
-                item = json.loads(line)
-                if "error" in item:
-                    raise ServerReportedError(500, item["error"])
-                yield item
+            finished = False
+            try:
+                for line in response:
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    if "error" in item:
+                        raise ServerReportedError(500, item["error"])
+                    finished = is_final(item)
+                    yield item
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                raise ServerGone(f"the connection to the hearth server at {self.address} broke "
+                                 f"mid-answer: {exc}") from exc
+            if not finished:
+                # A server that dies mid-stream just closes the connection: without its last
+                # message ("done" or "success") the work did not finish, whatever came before.
+                raise ServerGone(f"the hearth server at {self.address} stopped before finishing "
+                                 f"{path} (the stream ended without its last message)")
         finally:
             # Closing mid-stream (Ctrl+C) tells the server to stop generating.
             connection.close()
+
+
+def is_final(item: dict[str, Any]) -> bool:
+    """The last message of a stream: ``done`` (generation) or ``success`` (pull, create, push)."""
+    return item.get("done") is True or item.get("status") == "success"

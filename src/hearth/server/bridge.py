@@ -78,6 +78,7 @@ class ThreadStream:
         self._buffer: collections.deque[Any] = collections.deque()
         self._ended = False
         self._error: BaseException | None = None
+        self._on_end: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._work, args=(make,), name="hearth-stream",
                                         daemon=True)
         self._thread.start()
@@ -141,8 +142,18 @@ class ThreadStream:
                 self._buffer.append(value)
             else:
                 self._ended = True
+                self._run_on_end()
                 if kind == "error":
                     self._error = value
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (on the event loop) once the stream has ended or been closed."""
+        self._on_end.append(callback)
+
+    def _run_on_end(self) -> None:
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            callback()
 
     def __aiter__(self) -> ThreadStream:
         return self
@@ -161,6 +172,7 @@ class ThreadStream:
     async def aclose(self) -> None:
         # Reached on normal end, on error, and when the response is abandoned (disconnect).
         self._flag.cancel("client disconnected")
+        self._run_on_end()
 
 
 def iterate_in_thread(make: Callable[[CancelFlag], Iterator[Any]], flag: CancelFlag) -> ThreadStream:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ErrorBody = Callable[[int, str, "str | None"], dict[str, Any]]
+ErrorBody = Callable[..., dict[str, Any]]  # (status, message, code=None, details=None)
 
 
-def ollama_error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": message}
+def ollama_error_body(status: int, message: str, code: str | None = None,
+                      details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": message, **(details or {})}
 
 
 def openai_error_type(status: int) -> str:
@@ -30,8 +31,10 @@ def openai_error_type(status: int) -> str:
     }.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
-def openai_error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": code}}
+def openai_error_body(status: int, message: str, code: str | None = None,
+                      details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": openai_error_type(status), "param": None, "code": code,
+                      **(details or {})}}
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,12 @@ class ErrorShapes:
     def __init__(self, shapes: list[ErrorShape]) -> None:
         self.shapes = sorted(shapes, key=lambda shape: len(shape.prefix), reverse=True)
 
-    def body(self, path: str, status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    def body(self, path: str, status: int, message: str, code: str | None = None,
+             details: dict[str, Any] | None = None) -> dict[str, Any]:
         for shape in self.shapes:
             if shape.covers(path):
-                return shape.body(status, message, code)
-        return ollama_error_body(status, message, code)
+                return shape.body(status, message, code, details)
+        return ollama_error_body(status, message, code, details)
 
 
 def shapes_of(app: Any) -> ErrorShapes:

@@ -9,6 +9,8 @@
   CORS preflights pass, as browsers send them without credentials.
 - Body size: over HEARTH_MAX_REQUEST_BYTES is 413, whether announced by Content-Length or
   discovered while reading a chunked body. Blob uploads stream to disk and are exempt.
+- Body text: a JSON string holding a lone UTF-16 surrogate is 400 (``body_check.py``), before
+  any route could choke on it.
 """
 
 from __future__ import annotations
@@ -100,21 +102,39 @@ class Guard:
 
     async def _limited(self, scope: dict, receive: Any, send: Any, path: str, limit: int) -> None:
         """Pass the body through while counting it; past the limit answer 413 ourselves and
-        tell the app the client left, dropping whatever the app then tries to send."""
+        tell the app the client left, dropping whatever the app then tries to send. The body is
+        held until its end (the app reads it whole anyway) so its text can be checked first."""
+        from hearth.server.body_check import lone_surrogate_path
+
         received = 0
         rejected = False
+        parts: list[bytes] = []
 
         async def limited_receive() -> dict:
             nonlocal received, rejected
-            message = await receive()
-            if message["type"] == "http.request" and not rejected:
-                received += len(message.get("body", b""))
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or rejected:
+                    return message
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     rejected = True
                     await reject(send, scope, 413, f"request body too large: over {limit} bytes "
                                                   "(HEARTH_MAX_REQUEST_BYTES)")
                     return {"type": "http.disconnect"}
-            return message
+                parts.append(chunk)
+                if message.get("more_body", False):
+                    continue
+                body = b"".join(parts)
+                parts.clear()
+                where = lone_surrogate_path(body)
+                if where is not None:
+                    rejected = True
+                    await reject(send, scope, 400, f"invalid text in request body at {where}: a lone "
+                                                  "UTF-16 surrogate (like \\ud800) is not valid Unicode")
+                    return {"type": "http.disconnect"}
+                return {"type": "http.request", "body": body, "more_body": False}
 
         async def guarded_send(message: dict) -> None:
             if not rejected:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -169,11 +168,12 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeRes
 @router.post("/api/pull", response_model=ProgressResponse)
 async def pull(body: PullRequest, request: Request):
     from hearth.errors import LicenseNotAccepted
-    from hearth.references import is_local_path
+    from hearth.references import written_like_path
     from hearth.units import parse_rate
 
     runtime = runtime_of(request)
-    if is_local_path(body.model):
+    # Decided by spelling alone: looking at the disk would tell a caller which files exist.
+    if written_like_path(body.model):
         raise InvalidRequest("pull takes a model name or a URL; to add a file from this machine, "
                              "upload it (POST /api/blobs) and create a model from it")
     max_speed = parse_rate(body.max_speed)
@@ -194,11 +194,17 @@ async def pull(body: PullRequest, request: Request):
 
 @router.post("/api/create", response_model=ProgressResponse)
 async def create(body: CreateRequest, request: Request):
+    """Sources are store-only: an installed model, or blobs uploaded with POST /api/blobs
+    (``files`` / ``adapters``, or ``@sha256:...`` in a modelfile's FROM and ADAPTER). Any path
+    on the server is refused, unread and unprobed, by the runtime's create itself."""
+    from hearth.modelfile import Sources, check_sources
+
     runtime = runtime_of(request)
     modelfile = modelfile_from_request(body, runtime)
+    check_sources(modelfile, Sources.STORE_ONLY)  # a plain 400 before the stream starts
     return await progress_stream(
         request,
-        lambda progress: runtime.create(body.model, modelfile=modelfile, base_dir=Path.cwd(),
+        lambda progress: runtime.create(body.model, modelfile=modelfile, sources=Sources.STORE_ONLY,
                                         progress=progress, source="request", quantize=body.quantize,
                                         allow_requantize=body.allow_requantize),
         body.stream,
@@ -206,7 +212,8 @@ async def create(body: CreateRequest, request: Request):
 
 
 def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
-    """The Modelfile a create request describes, with uploaded files resolved to their blobs."""
+    """The Modelfile a create request describes; uploaded files become ``@sha256:...``
+    references (Ollama's spelling), which the runtime resolves in the store."""
     from hearth.modelfile import Modelfile, parse_modelfile
     from hearth.store import validate_digest
 
@@ -220,7 +227,7 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         digest = validate_digest(ggufs[0][1])
         if not runtime.store.blobs.has(digest):
             raise InvalidRequest(f"blob {digest} is not on the server; upload it with POST /api/blobs first")
-        source = str(runtime.store.blobs.path(digest))
+        source = f"@{digest}"
     if not source:
         raise InvalidRequest("create needs 'from' (a model) or 'files' (an uploaded .gguf)")
     adapters = []
@@ -228,7 +235,7 @@ def modelfile_from_request(body: CreateRequest, runtime: Runtime) -> Any:
         digest = validate_digest(digest)
         if not runtime.store.blobs.has(digest):
             raise InvalidRequest(f"adapter {filename}: blob {digest} is not on the server; upload it first")
-        adapters.append((str(runtime.store.blobs.path(digest)), 1.0))
+        adapters.append((f"@{digest}", 1.0))
     return Modelfile.from_request_fields(
         source, adapters, parameters=body.parameters, template=body.template, system=body.system,
         license=body.license, messages=[m.model_dump(include={"role", "content"}) for m in body.messages or []])

@@ -8,6 +8,7 @@ the status line has already been sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,9 +28,9 @@ SHUTDOWN_MESSAGE = "server is shutting down"
 
 
 def error_response(request: Any, status: int, message: str, headers: dict[str, str] | None = None,
-                   code: str | None = None) -> JSONResponse:
+                   code: str | None = None, details: dict[str, Any] | None = None) -> JSONResponse:
     """An error in the shape of the API that ``request``'s path belongs to (``error_shapes.py``)."""
-    body = shapes_of(request.app).body(request.url.path, status, message, code)
+    body = shapes_of(request.app).body(request.url.path, status, message, code, details)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -38,8 +39,8 @@ def hearth_error_response(request: Any, exc: HearthError) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     # A closed model (gpt-4o) is not here either; its message says which provider reaches it.
-    code = "model_not_found" if isinstance(exc, (ModelNotFound, ClosedModel)) else None
-    return error_response(request, exc.status_code, exc.message, headers, code)
+    code = "model_not_found" if isinstance(exc, (ModelNotFound, ClosedModel)) else exc.code
+    return error_response(request, exc.status_code, exc.message, headers, code, exc.details())
 
 
 def to_json_line(item: Any) -> bytes:
@@ -57,6 +58,11 @@ async def open_stream(request: Request, make: Callable[[CancelFlag], Iterator[An
     flag = CancelFlag()
     registry.add(flag)
     items = iterate_in_thread(make, flag)
+    # A client that leaves while its request waits for a model or is generated whole (no
+    # stream to fail a write) must still stop it, or an SDK's timeouts and retries leave copies
+    # holding slots. (StreamingResponse watches too once streaming; both may, harmlessly.)
+    watcher = asyncio.create_task(cancel_on_disconnect(request, flag))
+    items.on_end(watcher.cancel)
     try:
         first = await items.__anext__()
     except StopAsyncIteration:
@@ -67,6 +73,16 @@ async def open_stream(request: Request, make: Callable[[CancelFlag], Iterator[An
         await items.aclose()
         raise
     return first, items, flag
+
+
+async def cancel_on_disconnect(request: Request, flag: CancelFlag) -> None:
+    """Raise ``flag`` when the client disconnects (the body was read: the next message that
+    can arrive is the disconnect)."""
+    while not flag():
+        message = await request.receive()
+        if message.get("type") == "http.disconnect":
+            flag.cancel("client disconnected")
+            return
 
 
 async def guarded_body(request: Request, items: ThreadStream, flag: CancelFlag,
