@@ -88,6 +88,8 @@ def test_keep_alive_zero_unloads_every_instance(server) -> None:
     assert post(server, "/api/generate", generate_body(2, stream=False, options={"num_ctx": 512})).status_code == 200
     assert post(server, "/api/embed", {"model": "smollm2", "input": "hello"}).status_code == 200
     assert len(runner_children(server)) == 3  # chat, chat with num_ctx 512, embeddings
+    (listed,) = httpx.get(server.url + "/api/ps", timeout=30).json()["models"]  # one line per model
+    assert sorted(listed["runner_pids"]) == sorted(runner_children(server))
     unload = post(server, "/api/generate", {"model": "smollm2", "keep_alive": 0})
     assert unload.status_code == 200 and unload.json()["done_reason"] == "unload"
     assert httpx.get(server.url + "/api/ps", timeout=30).json()["models"] == []
@@ -162,3 +164,16 @@ def test_the_random_seed_is_reported_and_reproduces_the_answer(server) -> None:
     assert isinstance(first["seed"], int)
     again = post(server, "/api/generate", {**body, "options": {**body["options"], "seed": first["seed"]}}).json()
     assert again["response"] == first["response"] and again["seed"] == first["seed"]
+
+
+def test_the_context_field_is_read_not_ignored(server) -> None:
+    """Finding 9: `context` was accepted and silently unused."""
+    tokens = httpx.post(server.url + "/api/tokenize", json={"model": "smollm2", "content": "the sea and the sky"},
+                        timeout=60).json()["tokens"]
+    plain = post(server, "/api/generate", generate_body(2, stream=False, raw=False, prompt="hi")).json()
+    with_context = post(server, "/api/generate", generate_body(2, stream=False, raw=False, prompt="hi",
+                                                               context=tokens)).json()
+    total = lambda body: body["prompt_eval_count"] + body.get("prompt_cache_count", 0)  # noqa: E731
+    assert total(with_context) == total(plain) + len(tokens)
+    assert "out of range" in assert_error(post(server, "/api/generate", generate_body(
+        2, stream=False, context=[10**9])), 400)

@@ -358,6 +358,8 @@ class RunningModel(WireModel):
     num_parallel: int = 1
     in_use: int = 0
     runner_pid: int | None = None  # hearth extra: the model's runner process, when isolated
+    # hearth extra: every instance's runner (chat, other options, embeddings), one line per model
+    runner_pids: list[int] | None = None
 
 
 class ProcessResponse(WireModel):

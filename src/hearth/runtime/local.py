@@ -101,6 +101,12 @@ class LocalModels:
                 messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],
                                               request.system)
                 tokens = render_tokens(request.template or setup.template, messages, vocab)
+            if request.context:
+                # Ollama's (deprecated) conversation memory: an earlier exchange's tokens first.
+                bad = [t for t in request.context if not 0 <= t < vocab.size]
+                if bad:
+                    raise InvalidRequest(f"context holds token ids out of range for this model: {bad[:5]}")
+                tokens = list(request.context) + tokens
             yield from stream_responses(setup, options, tokens, request.format, started, load_ns,
                                         make, cancelled)
 

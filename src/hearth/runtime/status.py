@@ -30,6 +30,7 @@ def running_models(store: ModelStore, scheduler: Scheduler) -> ProcessResponse:
             details=model_details(stored) if stored else ModelDetails(),
             expires_at=expires, context_length=loaded.engine.context_length,
             num_parallel=loaded.n_parallel, in_use=slot.in_use, runner_pid=loaded.engine.pid,
+            runner_pids=[loaded.engine.pid] if loaded.engine.pid else None,
         )
         running.append(_merge_instances(running, entry))
     return ProcessResponse(models=list({m.name: m for m in running}.values()))
@@ -54,4 +55,5 @@ def _merge_instances(seen: list[RunningModel], entry: RunningModel) -> RunningMo
         "size": earlier.size + entry.size, "in_use": earlier.in_use + entry.in_use,
         "expires_at": max(expiries) if expiries else None,
         "runner_pid": main.runner_pid or other.runner_pid,
+        "runner_pids": (earlier.runner_pids or []) + (entry.runner_pids or []) or None,
     })
