@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -76,6 +77,7 @@ class RunnerProcess:
         self._last_heard = time.monotonic()
         self._busy_for = 0.0  # how long the runner's current step had run at its last pong
         self._kill_reason = ""
+        self._closing = False  # an asked-for end is no death worth a warning
         self.dead_reason = ""
         self.on_message: Handler = lambda message: None
         self.on_death: Callable[[str], None] = lambda reason: None
@@ -201,6 +203,8 @@ class RunnerProcess:
             f"the model runner stopped unexpectedly while running {self.label} "
             f"({describe_exit(code)}); the model will be loaded again on the next request; "
             "if this repeats, run `hearth doctor`")
+        if not self._closing:
+            logging.getLogger("hearth.runner").warning("runner %s: %s", self.pid, reason)
         with self._lock:
             self.dead_reason = reason
             waiting_all, self._waiting = self._waiting, {}
@@ -214,6 +218,7 @@ class RunnerProcess:
 
     def close(self) -> None:
         """Ask the runner to finish, kill it if it does not, and close the pipes."""
+        self._closing = True
         if self.process.poll() is None:
             try:
                 self.send({"op": "close"})
@@ -224,6 +229,7 @@ class RunnerProcess:
 
     def stop(self) -> None:
         """End the runner now (if it still runs) and close the pipes."""
+        self._closing = self._closing or not self._kill_reason
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
