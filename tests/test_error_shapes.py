@@ -65,7 +65,7 @@ def test_the_guard_answers_in_the_shape_of_the_path(client, monkeypatch: pytest.
 
 
 def test_a_new_api_under_v1_brings_its_own_shape() -> None:
-    def anthropic_style(status: int, message: str, code: str | None = None) -> dict:
+    def anthropic_style(status: int, message: str, code: str | None = None, details: dict | None = None) -> dict:
         return {"type": "error", "error": {"type": "not_found_error", "message": message}}
 
     shapes = ErrorShapes([ErrorShape("/v1", openai_error_body), ErrorShape("/api", ollama_error_body),

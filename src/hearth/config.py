@@ -49,6 +49,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_DEBUG", "0", "1 shows tracebacks for errors."),
         Setting("HEARTH_CRASH_GUARD", "1", "0 runs CLI engine work in the hearth process itself (for a debugger) instead of a forked child."),
         Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
+        Setting("HEARTH_TEMPLATE_TIMEOUT", "2", "Seconds a chat template may take to render before the request is refused."),
+        Setting("HEARTH_TEMPLATE_MAX_CHARS", "1000000", "Most characters a chat template may render (a prompt beyond is refused)."),
         Setting("HEARTH_LOAD_TIMEOUT", "5m", "Longest a model runner may take to load a model before it is stopped."),
         Setting("HEARTH_RUNNER_TIMEOUT", "5m", "A runner silent or stuck in one step this long counts as hung: it is stopped and its requests fail."),
     ]

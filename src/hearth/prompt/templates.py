@@ -2,8 +2,9 @@
 
 A chat template ships inside a downloaded model file, so it is untrusted input: it runs in
 jinja2's ``ImmutableSandboxedEnvironment`` with the same settings and helpers Hugging Face's
-``apply_chat_template`` gives it, so real templates render as their authors intended. Anything
-that goes wrong in a template, including a blocked escape attempt, is a ``TemplateError``.
+``apply_chat_template`` gives it, so real templates render as their authors intended, and within
+the time and size budget of ``template_limits``. Anything that goes wrong in a template,
+including a blocked escape attempt or an overrun, is a ``TemplateError``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.ext import Extension
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hearth.errors import TemplateError
+from hearth.prompt import template_limits
 
 # ChatML, the format of SmolLM2, Qwen and many fine-tunes; used when a model has no template.
 FALLBACK_CHAT_TEMPLATE = (
@@ -34,10 +35,13 @@ FALLBACK_CHAT_TEMPLATE = (
 )
 
 # Go templates reach fields with a leading dot (`.Prompt`, `range .Messages`); Jinja never does.
-_GO_TEMPLATE_RE = re.compile(r"\{\{-?[^}]*?(?<![\w\])'\"])\.[A-Z][A-Za-z0-9_]*")
+# Two passes, not one pattern: `{{[^}]*?\.X` retried from every `{{` is quadratic, and 20k
+# unclosed `{{` took 40 s in C, where no deadline can stop it.
+_ACTION_RE = re.compile(r"\{\{[^}]*")
+_GO_FIELD_RE = re.compile(r"(?<![\w\])'\"])\.[A-Z]")
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+class _Sandbox(template_limits.BoundedSandbox):
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # jinja2 returns an Undefined here, which prints as "" and lets the template carry on;
         # an escape attempt should stop the render instead.
@@ -83,8 +87,8 @@ def _make_environment() -> _Sandbox:
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=[jinja2.ext.loopcontrols, _GenerationTag],
+        filters={"tojson": _tojson},
     )
-    env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
@@ -99,7 +103,7 @@ def _compile(template: str) -> jinja2.Template:
 
 
 def _check_not_go_template(template: str) -> None:
-    if _GO_TEMPLATE_RE.search(template):
+    if any(_GO_FIELD_RE.search(action[0]) for action in _ACTION_RE.finditer(template)):
         raise TemplateError(
             "this looks like an Ollama (Go) template ({{ .Prompt }}, {{ range .Messages }}); "
             "hearth expects a Jinja chat template, like a GGUF's tokenizer.chat_template"
@@ -112,13 +116,23 @@ def _failure(exc: Exception) -> TemplateError:
     return TemplateError(f"chat template failed: {type(exc).__name__}: {exc}")
 
 
+def _compile_and_parse(template: str) -> nodes.Template:
+    _compile(template)
+    return _ENVIRONMENT.parse(template)
+
+
+def _render(template: str, context: dict) -> str:
+    return _compile(template).render(context)
+
+
 def validate_template(template: str) -> None:
     """Check that a template compiles and reaches for no private attributes, without rendering
     it: a model is refused when it is created, not the first time someone chats with it."""
     _check_not_go_template(template)
     try:
-        _compile(template)
-        tree = _ENVIRONMENT.parse(template)
+        tree = template_limits.bounded(_compile_and_parse, template)
+    except TemplateError:
+        raise
     except Exception as exc:
         raise _failure(exc) from exc
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
@@ -150,7 +164,7 @@ def render_chat(
         tools=tools,
     )
     try:
-        return _compile(template).render(context)
+        return template_limits.bounded(_render, template, context)
     except TemplateError:
         raise
     except Exception as exc:
