@@ -168,12 +168,12 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeRes
 @router.post("/api/pull", response_model=ProgressResponse)
 async def pull(body: PullRequest, request: Request):
     from hearth.errors import LicenseNotAccepted
-    from hearth.references import written_like_path
+    from hearth.references import is_url, written_like_path
     from hearth.units import parse_rate
 
     runtime = runtime_of(request)
     # Decided by spelling alone: looking at the disk would tell a caller which files exist.
-    if written_like_path(body.model):
+    if not is_url(body.model) and written_like_path(body.model):
         raise InvalidRequest("pull takes a model name or a URL; to add a file from this machine, "
                              "upload it (POST /api/blobs) and create a model from it")
     max_speed = parse_rate(body.max_speed)
