@@ -82,6 +82,7 @@ class BatchDecoder:
         # time.monotonic() when the step now running began, 0.0 between steps: the runner's
         # heartbeat reports it so the supervisor can tell a slow step from a hung one.
         self.step_started = 0.0
+        self.steps = 0  # decode steps begun: progress the supervisor can see
         self._prefill_turn = 0  # which slot reads its prompt first this step (round robin)
 
     def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
@@ -146,6 +147,7 @@ class BatchDecoder:
                         break
                     self._admit()
                 self.step_started = time.monotonic()
+                self.steps += 1
                 try:
                     self._step()
                 except Exception as exc:  # noqa: BLE001 - a bug in one step must not end the loop

@@ -198,7 +198,8 @@ def main() -> int:
         try:
             if op == "ping":
                 send({"op": "pong", "id": command.get("id"),
-                      "busy_for": runner.busy_for() if runner is not None else 0.0})
+                      "busy_for": runner.busy_for() if runner is not None else 0.0,
+                      "steps": getattr(getattr(runner, "decoder", None), "steps", 0)})
             elif op == "load" and runner is None:
                 kind = RUNNER_KINDS.get(command.get("kind", "generate"))
                 if kind is None:

@@ -27,9 +27,12 @@ from hearth.prompt.context import check_fits
 __all__ = ["RunnerEmbeddingEngine", "RunnerEngine"]
 
 
-# A cancelled request whose runner has not ended it after this long is taken to be stuck: the
-# runner is killed so the slot cannot stay held forever.
+# A cancel is honoured at the decoder's next step. A cancelled request still running after
+# this long, while the runner went on stepping (so it is not merely slow: a slow or hung step
+# is the heartbeat's business), is one the runner will not let go of: the runner is killed so
+# the slot cannot stay held forever.
 CANCEL_GRACE_SECONDS = 10.0
+STEPS_TO_HONOUR_A_CANCEL = 3
 
 
 class RunnerEngine:
@@ -104,20 +107,27 @@ class RunnerEngine:
 
         def cancel() -> None:
             self.runner.send_quietly({"op": "cancel", "id": request_id})
-            grace = min(CANCEL_GRACE_SECONDS, self.runner.hang_timeout)
-            timer = threading.Timer(grace, self._end_if_stuck, args=(request_id, grace))
-            timer.daemon = True
-            timer.start()
+            self._watch_cancel(request_id, self.runner.steps, 0.0)
 
         yield from stream_events(events, cancel, cancelled)
 
-    def _end_if_stuck(self, request_id: int, grace: float) -> None:
+    def _watch_cancel(self, request_id: int, steps_then: int, waited: float) -> None:
+        grace = min(CANCEL_GRACE_SECONDS, self.runner.hang_timeout)
+        timer = threading.Timer(grace, self._end_if_stuck, args=(request_id, steps_then, waited + grace))
+        timer.daemon = True
+        timer.start()
+
+    def _end_if_stuck(self, request_id: int, steps_then: int, waited: float) -> None:
         with self._lock:
-            stuck = request_id in self._pending
-        if stuck and self.runner.alive:
-            self.runner.kill(f"the model runner for {self.runner.label} did not let go of a cancelled "
-                             f"request within {grace:g} s; it was stopped and the model will be loaded "
-                             "again on the next request")
+            pending = request_id in self._pending
+        if not pending or not self.runner.alive:
+            return
+        if self.runner.steps < steps_then + STEPS_TO_HONOUR_A_CANCEL:
+            self._watch_cancel(request_id, steps_then, waited)  # slow, not deaf: look again later
+            return
+        self.runner.kill(f"the model runner for {self.runner.label} did not let go of a cancelled "
+                         f"request within {waited:g} s while it went on decoding; it was stopped and "
+                         "the model will be loaded again on the next request")
 
     def close(self) -> None:
         self.runner.close()

@@ -76,6 +76,7 @@ class RunnerProcess:
         self._loaded = False
         self._last_heard = time.monotonic()
         self._busy_for = 0.0  # how long the runner's current step had run at its last pong
+        self.steps = 0  # decode steps the runner had begun at its last pong
         self._kill_reason = ""
         self._closing = False  # an asked-for end is no death worth a warning
         self.dead_reason = ""
@@ -189,6 +190,7 @@ class RunnerProcess:
                     continue
                 if message.get("op") == "pong":
                     self._busy_for = float(message.get("busy_for") or 0.0)
+                    self.steps = int(message.get("steps") or 0)
                     continue
                 with self._lock:
                     waiting = self._waiting.get(message.get("id")) if "id" in message else None
