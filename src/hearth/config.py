@@ -51,6 +51,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
         Setting("HEARTH_TEMPLATE_TIMEOUT", "2", "Seconds a chat template may take to render before the request is refused."),
         Setting("HEARTH_TEMPLATE_MAX_CHARS", "1000000", "Most characters a chat template may render (a prompt beyond is refused)."),
+        Setting("HEARTH_FLASH_ATTENTION", "auto", "Flash attention: auto (llama.cpp decides per device), on or off."),
+        Setting("HEARTH_KV_CACHE_TYPE", "f16", "KV-cache type: f16, q8_0 or q4_0 (quantized types need flash attention)."),
         Setting("HEARTH_LOAD_TIMEOUT", "5m", "Longest a model runner may take to load a model before it is stopped."),
         Setting("HEARTH_RUNNER_TIMEOUT", "5m", "A runner silent or stuck in one step this long counts as hung: it is stopped and its requests fail."),
     ]
@@ -215,6 +217,23 @@ def _bounded_duration(number: float, text: object) -> float:
     if math.isnan(number):
         raise InvalidRequest(f"invalid duration '{text}': not a number")
     return float("inf") if number < 0 or number > FOREVER_AFTER_SECONDS else number
+
+
+def flash_attention() -> str:
+    return _choice("HEARTH_FLASH_ATTENTION", ("auto", "on", "off"))
+
+
+def kv_cache_type() -> str:
+    return _choice("HEARTH_KV_CACHE_TYPE", ("f16", "q8_0", "q4_0"))
+
+
+def _choice(env: str, choices: tuple[str, ...]) -> str:
+    from hearth.errors import InvalidRequest
+
+    value = _raw(env).strip().lower() or choices[0]
+    if value not in choices:
+        raise InvalidRequest(f"{env} must be one of {', '.join(choices)}, not '{_raw(env)}'")
+    return value
 
 
 def load_timeout() -> float:

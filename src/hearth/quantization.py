@@ -47,3 +47,10 @@ QUANT_TYPES: dict[str, str] = {
 
 # Sources that still hold the full information; anything lower loses quality twice.
 FULL_PRECISION = frozenset({"F32", "F16", "BF16", "Q8_0"})
+
+# KV-cache element types llama.cpp can keep (HEARTH_KV_CACHE_TYPE, the kv_cache_type option),
+# with their bytes per element: a q8_0 block holds 32 values in 34 bytes, q4_0 in 18.
+KV_CACHE_BYTES: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+DEFAULT_KV_CACHE_TYPE = "f16"
+# Flash attention: llama.cpp's own three answers ("auto" lets it decide per device).
+FLASH_ATTENTION_MODES = ("auto", "on", "off")

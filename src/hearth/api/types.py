@@ -48,6 +48,22 @@ class Options(WireModel):
             data = {key: value for key, value in data.items() if key not in IGNORED_OLLAMA_OPTIONS}
         return data
 
+    @field_validator("flash_attention", mode="before")
+    @classmethod
+    def _flash_attention_mode(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "on" if value else "off"  # Ollama's OLLAMA_FLASH_ATTENTION is a flag
+        if value is not None and str(value).lower() not in ("auto", "on", "off"):
+            raise ValueError("flash_attention must be auto, on or off")
+        return None if value is None else str(value).lower()
+
+    @field_validator("kv_cache_type")
+    @classmethod
+    def _known_kv_type(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in ("f16", "q8_0", "q4_0"):
+            raise ValueError("kv_cache_type must be f16, q8_0 or q4_0")
+        return None if value is None else value.lower()
+
     @field_validator("stop")
     @classmethod
     def _bounded_stops(cls, stop: list[str] | None) -> list[str] | None:
@@ -64,6 +80,10 @@ class Options(WireModel):
     num_thread: int | None = Field(None, ge=1, le=1024)
     num_gpu: int | None = Field(None, ge=-1, le=100000)
     use_mmap: bool | None = None
+    # hearth extras, load-time: flash attention (auto, on, off) and the KV-cache element type
+    # (f16, q8_0, q4_0); unset means HEARTH_FLASH_ATTENTION / HEARTH_KV_CACHE_TYPE
+    flash_attention: str | None = None
+    kv_cache_type: str | None = None
     # sampling
     seed: int | None = None
     num_predict: int | None = Field(None, ge=-2)
@@ -358,6 +378,9 @@ class RunningModel(WireModel):
     num_parallel: int = 1
     in_use: int = 0
     runner_pid: int | None = None  # hearth extra: the model's runner process, when isolated
+    # hearth extras: how the generating instance attends (auto, on, off) and its KV-cache type
+    flash_attention: str | None = None
+    kv_cache_type: str | None = None
     # hearth extra: every instance's runner (chat, other options, embeddings), one line per model
     runner_pids: list[int] | None = None
 

@@ -156,7 +156,7 @@ def handle_ps(args: argparse.Namespace) -> int:
     from hearth.client import Client
     from hearth.units import human_size
 
-    rows = [["NAME", "ID", "SIZE", "CONTEXT", "UNTIL"]]
+    rows = [["NAME", "ID", "SIZE", "CONTEXT", "ATTENTION", "UNTIL"]]
     client = Client.if_running()
     if client is None:
         print_columns(rows)
@@ -167,7 +167,9 @@ def handle_ps(args: argparse.Namespace) -> int:
         if model.expires_at and model.expires_at.year < 2300:
             seconds = (model.expires_at - datetime.now(timezone.utc)).total_seconds()
             until = f"{max(0, int(seconds))} seconds from now" if seconds < 120 else f"{int(seconds // 60)} minutes from now"
-        rows.append([model.name, model.digest[:12], human_size(model.size), str(model.context_length), until])
+        attention = f"flash {model.flash_attention or '?'}, kv {model.kv_cache_type or '?'}"
+        rows.append([model.name, model.digest[:12], human_size(model.size), str(model.context_length),
+                     attention, until])
     print_columns(rows)
     return 0
 

@@ -33,6 +33,10 @@ from hearth.errors import ContextOverflow, EngineError, InvalidRequest
 # streams already generating for more than about one chunk's time.
 PREFILL_BUDGET = 256
 
+# llama.cpp's values for the settings' names (llama_cpp's LLAMA_FLASH_ATTN_TYPE_*, GGML_TYPE_*).
+FLASH_ATTENTION_TYPES = {"auto": -1, "off": 0, "on": 1}
+KV_CACHE_GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
+
 
 class BatchDecoder:
     """Owns the llama.cpp model and context; ``run`` is its loop (one thread)."""
@@ -62,8 +66,8 @@ class BatchDecoder:
             context_params.n_threads = settings.num_thread
             context_params.n_threads_batch = settings.num_thread
             context_params.no_perf = True
-            # llama.cpp's "auto" picks flash attention, which is far slower on these CPUs.
-            context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            context_params.flash_attn_type = FLASH_ATTENTION_TYPES[settings.flash_attention]
+            context_params.type_k = context_params.type_v = KV_CACHE_GGML_TYPES[settings.kv_cache_type]
             self.ctx = LlamaContext(model=self.model, params=context_params, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineError(f"llama.cpp could not load {path.name}: {exc}") from exc

@@ -22,6 +22,8 @@ class LoadSettings:
     use_mmap: bool = True
     # LoRA adapters applied at load: (file path, scale) pairs.
     adapters: tuple[tuple[str, float], ...] = ()
+    flash_attention: str = "auto"  # auto | on | off, as llama.cpp means them
+    kv_cache_type: str = "f16"  # f16 | q8_0 | q4_0
 
     @classmethod
     def from_options(cls, options: Options, model_context_length: int | None,
@@ -39,7 +41,24 @@ class LoadSettings:
             num_gpu=-1 if options.num_gpu is None else options.num_gpu,
             use_mmap=True if options.use_mmap is None else options.use_mmap,
             adapters=tuple(adapters),
+            **attention_settings(options),
         )
+
+
+def attention_settings(options: Options) -> dict[str, str]:
+    """Flash attention and the KV-cache type, from the options or the settings. A quantized
+    cache needs flash attention (llama.cpp quantizes V only inside it): "auto" then means on,
+    and an explicit "off" is the caller's contradiction, said as such."""
+    from hearth.errors import InvalidRequest
+
+    kv_type = options.kv_cache_type or config.kv_cache_type()
+    flash = options.flash_attention or config.flash_attention()
+    if kv_type != "f16":
+        if flash == "off":
+            raise InvalidRequest(f"a {kv_type} KV cache needs flash attention, which is set to off; "
+                                 "use flash_attention auto or on, or kv_cache_type f16")
+        flash = "on"
+    return {"flash_attention": flash, "kv_cache_type": kv_type}
 
 
 @dataclass(frozen=True)

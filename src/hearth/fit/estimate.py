@@ -2,7 +2,8 @@
 the scheduler's eviction (through ``loading.estimate_memory``) all use ``estimate_memory``.
 
     weights   the GGUF file (mmap'd; every page is read while generating)
-    KV cache  n_layer x context x n_parallel x n_head_kv x (key + value head size) x 2 bytes (f16)
+    KV cache  n_layer x context x n_parallel x n_head_kv x (key + value head size) x bytes per
+              element of the cache type (f16 2, q8_0 34/32, q4_0 18/32)
     overhead  llama.cpp's compute buffer + its logits buffer + the runtime (Python, libraries)
 
 The compute buffer follows what llama.cpp reserves for one batch of ``batch_tokens`` tokens
@@ -28,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hearth.fit.shape import ModelShape
+from hearth.quantization import KV_CACHE_BYTES
 
 MIB = 1024 * 1024
 # Python, hearth and llama.cpp's libraries before a model loads: 54 MB measured, rounded up
@@ -52,8 +54,14 @@ class MemoryEstimate:
         return self.weights_bytes + self.kv_cache_bytes + self.overhead_bytes
 
 
-def kv_cache_bytes(shape: ModelShape, context_length: int, n_parallel: int = 1) -> int:
-    return shape.kv_bytes_per_token * context_length * n_parallel
+def kv_cache_bytes(shape: ModelShape, context_length: int, n_parallel: int = 1,
+                   kv_cache_type: str | None = None) -> int:
+    """K and V for every layer, slot and position, in the cache's element type (default:
+    HEARTH_KV_CACHE_TYPE); ``shape.kv_bytes_per_token`` counts f16, 2 bytes an element."""
+    from hearth import config
+
+    per_element = KV_CACHE_BYTES[kv_cache_type or config.kv_cache_type()]
+    return int(shape.kv_bytes_per_token * context_length * n_parallel * per_element / 2)
 
 
 def compute_buffer_bytes(shape: ModelShape, context_length: int, batch_tokens: int) -> int:
@@ -70,12 +78,13 @@ def overhead_bytes(shape: ModelShape, context_length: int, n_parallel: int = 1,
 
 
 def estimate_memory(weights_bytes: int, shape: ModelShape, context_length: int, *,
-                    n_parallel: int = 1, batch_tokens: int | None = None) -> MemoryEstimate:
+                    n_parallel: int = 1, batch_tokens: int | None = None,
+                    kv_cache_type: str | None = None) -> MemoryEstimate:
     """Bytes a model needs loaded with ``context_length`` tokens of cache per sequence."""
     n_parallel = max(1, n_parallel)
     return MemoryEstimate(
         weights_bytes=weights_bytes,
-        kv_cache_bytes=kv_cache_bytes(shape, context_length, n_parallel),
+        kv_cache_bytes=kv_cache_bytes(shape, context_length, n_parallel, kv_cache_type),
         overhead_bytes=overhead_bytes(shape, context_length, n_parallel, batch_tokens),
         context_length=context_length,
         n_parallel=n_parallel,

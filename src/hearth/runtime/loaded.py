@@ -93,7 +93,8 @@ def estimate_memory(info: GGUFInfo, settings: LoadSettings, n_parallel: int = 1)
     adapters = sum(os.path.getsize(path) for path, _scale in settings.adapters if os.path.isfile(path))
     estimate = fit_estimate(info.file_size + adapters, shape_from_gguf(info), settings.num_ctx,
                             n_parallel=n_parallel,
-                            batch_tokens=PREFILL_BUDGET + settings.num_batch + n_parallel)
+                            batch_tokens=PREFILL_BUDGET + settings.num_batch + n_parallel,
+                            kv_cache_type=settings.kv_cache_type)
     return estimate.total_bytes
 
 

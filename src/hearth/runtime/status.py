@@ -31,6 +31,7 @@ def running_models(store: ModelStore, scheduler: Scheduler) -> ProcessResponse:
             expires_at=expires, context_length=loaded.engine.context_length,
             num_parallel=loaded.n_parallel, in_use=slot.in_use, runner_pid=loaded.engine.pid,
             runner_pids=[loaded.engine.pid] if loaded.engine.pid else None,
+            flash_attention=loaded.settings.flash_attention, kv_cache_type=loaded.settings.kv_cache_type,
         )
         running.append(_merge_instances(running, entry))
     return ProcessResponse(models=list({m.name: m for m in running}.values()))
