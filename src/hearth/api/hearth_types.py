@@ -47,6 +47,11 @@ class FitInfo(OpenModel):
     budget_bytes: int | None = None
     device: str | None = None
     notes: list[str] = Field(default_factory=list)
+    # Predicted from this machine's measured figures (``hearth.fit.speed``); None without them,
+    # and then ``speed_basis`` says why and what to run.
+    decode_tokens_per_second: float | None = None
+    prompt_tokens_per_second: float | None = None
+    speed_basis: str = ""
 
 
 class CatalogTagInfo(OpenModel):

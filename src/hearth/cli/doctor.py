@@ -18,6 +18,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the facts as JSON (for scripts)")
     parser.add_argument("--engine", action="store_true",
                         help="check only the engine (what setup runs after building it)")
+    parser.add_argument("--measure-speed", action="store_true",
+                        help="measure this machine's decode and prompt speed with llama.cpp (about "
+                             "10 s, best on an idle machine) and keep the figures in "
+                             "HEARTH_HOME/machine-speed.json, for `hearth fit`'s predicted tokens/s")
     parser.set_defaults(handler=handle)
 
 
@@ -26,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from hearth.doctor import examine
 
-    report = examine(engine_only=args.engine)
+    report = examine(engine_only=args.engine, measure_speed=args.measure_speed)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -81,6 +85,11 @@ def other_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                         f"thread{'' if threads == 1 else 's'}"))
     if cpu["flags"]:
         rows.append(("", "flags: " + " ".join(cpu["flags"])))
+    if "flash_attention" in cpu:
+        rows.append(("attention", f"flash attention {cpu['flash_attention']} (HEARTH_FLASH_ATTENTION), "
+                                  f"KV cache {cpu['kv_cache_type']} (HEARTH_KV_CACHE_TYPE)"))
+    elif "attention_error" in cpu:
+        rows.append(("attention", cpu["attention_error"]))
     if "memory" in report:
         memory = report["memory"]
         gpu = ("none" if memory["gpu_total"] is None
@@ -107,7 +116,29 @@ def other_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             text = f"{test['model']}: FAILED: {test['error']}"
         rows.append(("self-test", text))
+    if report.get("speed"):
+        rows.append(("speed", speed_line(report["speed"])))
     return rows
+
+
+def speed_line(speed: dict[str, Any]) -> str:
+    """The machine's speed figures (what `hearth fit` predicts tokens/s from), or why none."""
+    figures = speed.get("figures")
+    if not figures:
+        if speed.get("measured_now"):
+            return f"FAILED: {speed.get('error')}"
+        why = speed.get("why") or "not measured"
+        state = "not measured" if why == "not measured" else f"figures no longer hold ({why})"
+        return f"{state}: run `hearth doctor --measure-speed`"
+    when = (f"measured now in {figures['seconds']:.0f} s" if speed.get("measured_now")
+            else f"measured {figures['measured_at'][:10]}")
+    busy = figures.get("other_load") or 0.0
+    line = (f"Q8_0 weights read at {figures['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, multiplied at "
+            f"{figures['compute_flops_per_s'] / 1e9:.0f} GFLOP/s; attention "
+            f"{(figures.get('attention_flops_per_s') or 0) / 1e9:.0f} GFLOP/s; "
+            f"{figures['decode_overhead_s'] * 1e3:.2f} ms + {figures['decode_layer_overhead_s'] * 1e3:.3f} "
+            f"ms/layer per token ({figures['threads']} threads, {figures['device']}, {when}")
+    return line + (f"; other programs used {busy:.0%} of the CPUs meanwhile)" if busy > 0.1 else ")")
 
 
 def print_report(report: dict[str, Any]) -> None:

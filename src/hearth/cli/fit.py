@@ -14,7 +14,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "context size and compare it with this machine's free RAM (and GPU memory, when "
         "nvidia-smi reports one and llama.cpp can use it). Verdict: fits (<= 70% of free "
         "memory), tight (<= 100%), too large. For a catalog model every tag is listed and the "
-        "largest one that fits is recommended.",
+        "largest one that fits is recommended. Decode and prompt tokens/s are predicted from the "
+        "weights, the model's shape and this machine's figures measured by `hearth doctor "
+        "--measure-speed`.",
     )
     parser.add_argument("model", metavar="MODEL[:QUANT]",
                         help="an installed model, a catalog model (tag or quantization optional) "
@@ -86,11 +88,23 @@ def print_report(report: Any, kind: str) -> None:
         ("verdict", report.verdict, f"{share}the memory it can use; fits <= {FITS_FRACTION:.0%}, "
                                     f"tight <= {TIGHT_FRACTION:.0%}"),
     ]
+    if report.decode_tokens_per_second is not None:
+        rows.append(("decode", rate(report.decode_tokens_per_second), "predicted, generating"))
+        rows.append(("prompt", rate(report.prompt_tokens_per_second), "predicted, reading a prompt"))
+    else:
+        rows.append(("speed", "-", report.speed_basis))
+    width = max(10, *(len(value) for _label, value, _detail in rows))
     print(f"{report.name}  ({about})")
     for label, value, detail in rows:
-        print(f"  {label:<11}{value:>10}   {detail}".rstrip())
+        print(f"  {label:<11}{value:>{width}}   {detail}".rstrip())
+    if report.decode_tokens_per_second is not None:
+        print(f"  how: {report.speed_basis}")
     for note in report.notes:
         print(f"  note: {note}")
+
+
+def rate(tokens_per_second: float | None) -> str:
+    return "-" if tokens_per_second is None else f"{tokens_per_second:.1f} tok/s"
 
 
 def print_catalog(answer: Any) -> None:
@@ -100,14 +114,23 @@ def print_catalog(answer: Any) -> None:
     first = answer.reports[0]
     name = answer.query.split(":")[0]
     print(f"{name}  (catalog; context {first.context_length} tokens; {memory_line(first)})")
-    rows = [["  TAG", "QUANT", "PARAMS", "WEIGHTS", "KV CACHE", "OVERHEAD", "TOTAL", "VERDICT"]]
+    rows = [["  TAG", "QUANT", "PARAMS", "WEIGHTS", "KV CACHE", "OVERHEAD", "TOTAL", "DECODE",
+             "PROMPT", "VERDICT"]]
     for tag, report in zip(answer.tags, answer.reports, strict=True):
         mark = "  <- recommended" if answer.recommended and answer.recommended.endswith(f":{tag}") else ""
         rows.append([f"  {tag}", report.quantization, report.parameter_size,
                      human_size(report.weights_bytes), human_size(report.kv_cache_bytes),
                      human_size(report.overhead_bytes), human_size(report.total_bytes),
+                     rate(report.decode_tokens_per_second), rate(report.prompt_tokens_per_second),
                      report.verdict + mark])
     print_columns(rows)
+    predicted = next((r for r in answer.reports if r.decode_tokens_per_second is not None), None)
+    if predicted is not None:
+        # The basis reads "SOURCE: how"; the how differs per tag (`hearth fit MODEL:TAG` shows it).
+        source = predicted.speed_basis.split("): ", 1)[0] + ")"
+        print(f"speeds: {source}; `hearth fit {name}:TAG` shows how")
+    else:
+        print(f"speeds: {first.speed_basis}")
     if answer.recommended:
         print(f"recommended: {answer.recommended} (the largest that fits)")
     else:

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 MIN_FREE_DISK = 2 * 1024**3  # the default model plus room to pull one small model
+# Above this share of the CPUs used by other programs, measured speed figures may be low.
+BUSY_WHILE_MEASURING = 0.10
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,36 @@ def settings_findings(facts: dict[str, Any]) -> list[Finding]:
     return []
 
 
+def speed_findings(facts: dict[str, Any]) -> tuple[list[Finding], list[Finding]]:
+    """A measurement that crashed the engine is a problem; figures that are missing, stale or
+    could not be measured are a note (hearth works, `hearth fit` just predicts no speed)."""
+    speed = facts.get("speed")
+    if not speed:
+        return [], []
+    figures = speed.get("figures")
+    if figures:
+        busy = figures.get("other_load") or 0.0
+        if speed.get("measured_now") and busy > BUSY_WHILE_MEASURING:
+            return [], [Finding(f"other programs used {busy:.0%} of the CPUs while this machine's speed "
+                                "was measured, so the figures (and `hearth fit`'s predictions) may be low",
+                                "run `hearth doctor --measure-speed` again when the machine is idle")]
+        return [], []
+    if speed.get("signal"):
+        return [Finding(speed.get("error") or "the engine crashed while measuring speed",
+                        crash_fix(facts.get("engine", {}), facts.get("engine_build", {})))], []
+    if speed.get("measured_now"):
+        return [], [Finding(f"this machine's speed could not be measured: {speed.get('error')}",
+                            "run `hearth doctor --measure-speed` again when the machine is idle")]
+    why = speed.get("why") or "not measured"
+    state = "is not measured" if why == "not measured" else f"figures no longer hold ({why})"
+    return [], [Finding(f"this machine's speed {state}, so `hearth fit` predicts no tokens per second",
+                        "run `hearth doctor --measure-speed` (about 10 s)")]
+
+
 def diagnose(facts: dict[str, Any]) -> tuple[list[Finding], list[Finding]]:
     problems, notes = engine_findings(facts)
     if "home" in facts:
         problems += home_findings(facts)
     problems += settings_findings(facts)
-    return problems, notes
+    speed_problems, speed_notes = speed_findings(facts)
+    return problems + speed_problems, notes + speed_notes

@@ -73,6 +73,11 @@ def cpu_facts() -> dict[str, Any]:
     except HearthError as exc:
         facts["threads"] = None
         facts["threads_error"] = exc.message
+    try:
+        facts["flash_attention"] = config.flash_attention()
+        facts["kv_cache_type"] = config.kv_cache_type()
+    except HearthError as exc:
+        facts["attention_error"] = exc.message
     return facts
 
 
@@ -155,6 +160,24 @@ def server_facts() -> dict[str, Any]:
     except (ValueError, AttributeError):
         version = None
     return {"address": address, "running": status == 200, "status": status, "version": version}
+
+
+def speed_facts(*, measure: bool, threads: int | None, self_test_ok: bool = True) -> dict[str, Any]:
+    """The machine's speed figures for ``hearth fit``: measured now in a child process
+    (``measure``), else the cached ones when they still hold, else why there are none."""
+    from hearth.fit.machine_speed import read_machine_speed, speed_file
+
+    if measure:
+        from hearth.selftest.speed_probe import refresh_machine_speed
+
+        probe = refresh_machine_speed(threads=threads or None)
+        return {"measured_now": True, "why": None, **probe.to_json()}
+    figures, why = read_machine_speed()
+    if figures is None and not self_test_ok:
+        why = f"{why}; the self-test failed"
+    return {"measured_now": False, "ok": figures is not None, "error": None, "signal": None,
+            "why": why or None, "path": str(speed_file()),
+            "figures": figures.as_dict() if figures else None}
 
 
 def engine_record() -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Will a model fit this machine? One memory estimate (weights + KV cache + overhead) held
-against the free RAM and GPU memory, with a verdict: fits, tight or too large."""
+against the free RAM and GPU memory, with a verdict: fits, tight or too large; and how fast it
+will decode and read prompts here, predicted from this machine's measured figures (speed.py)."""
 
 from hearth.fit.catalog_fit import (
     catalog_tags,
@@ -18,6 +19,7 @@ from hearth.fit.report import (
     fit_stored_model,
 )
 from hearth.fit.shape import ModelShape, shape_from_gguf
+from hearth.fit.speed import MachineSpeed, SpeedPrediction, predict_speed
 from hearth.fit.verdict import FITS, FITS_FRACTION, TIGHT, TIGHT_FRACTION, TOO_LARGE, verdict_for
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "TOO_LARGE",
     "FitReport",
     "MachineMemory",
+    "MachineSpeed",
     "MemoryEstimate",
     "ModelShape",
+    "SpeedPrediction",
     "catalog_tags",
     "estimate_memory",
     "fit_catalog_model",
@@ -38,6 +42,7 @@ __all__ = [
     "fit_gguf_file",
     "fit_size",
     "fit_stored_model",
+    "predict_speed",
     "pull_warning",
     "read_machine_memory",
     "recommend_tag",

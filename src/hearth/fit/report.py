@@ -15,6 +15,7 @@ from hearth.fit.shape import (
     shape_from_gguf,
     shape_from_numbers,
 )
+from hearth.fit.speed import MachineSpeed, predict_speed
 from hearth.fit.verdict import verdict_for
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ class FitReport:
     parameter_size: str = ""
     shape: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Predicted on this machine (``speed.py``) from its measured figures; None without them.
+    decode_tokens_per_second: float | None = None
+    prompt_tokens_per_second: float | None = None
+    speed_basis: str = ""  # how they were predicted, or why there are none and what to run
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +54,12 @@ class FitReport:
 
 def report_for(estimate: MemoryEstimate, shape: ModelShape, memory: MachineMemory | None = None,
                *, name: str = "", quantization: str = "", parameter_size: str = "",
-               notes: list[str] | None = None) -> FitReport:
+               notes: list[str] | None = None,
+               machine_speed: tuple[MachineSpeed | None, str] | None = None,
+               read_by_type: dict[str, int] | None = None) -> FitReport:
+    """``machine_speed`` is (figures, why there are none), as ``read_machine_speed`` returns
+    them; by default the cached figures in HEARTH_HOME are read. ``read_by_type``: the bytes a
+    token reads by type, when the tensors are known (``speed.bytes_read_per_token``)."""
     memory = memory or read_machine_memory()
     notes = list(notes or [])
     total = estimate.total_bytes
@@ -63,6 +73,8 @@ def report_for(estimate: MemoryEstimate, shape: ModelShape, memory: MachineMemor
         notes.append("a GPU is present but this llama.cpp build runs on the CPU only")
     if shape.source == "rule of thumb":
         notes.append("KV cache guessed from the parameter count (architecture unknown)")
+    decode, prompt, basis = predicted_speed(estimate.weights_bytes, shape, quantization, device,
+                                            machine_speed, read_by_type)
     return FitReport(
         verdict=verdict_for(total, budget),
         weights_bytes=estimate.weights_bytes,
@@ -80,7 +92,33 @@ def report_for(estimate: MemoryEstimate, shape: ModelShape, memory: MachineMemor
         parameter_size=parameter_size,
         shape=shape.as_dict(),
         notes=notes,
+        decode_tokens_per_second=decode,
+        prompt_tokens_per_second=prompt,
+        speed_basis=basis,
     )
+
+
+def predicted_speed(weights_bytes: int, shape: ModelShape, quantization: str, device: str,
+                    machine_speed: tuple[MachineSpeed | None, str] | None,
+                    read_by_type: dict[str, int] | None = None,
+                    ) -> tuple[float | None, float | None, str]:
+    """(decode, prompt) tokens per second and how they were computed, or (None, None, why not).
+    Nothing is measured here: without cached figures the answer says what to run."""
+    from hearth.fit.machine_speed import MEASURE_HINT, read_machine_speed
+
+    figures, why = machine_speed if machine_speed is not None else read_machine_speed()
+    if figures is None:
+        return None, None, f"not predicted ({why}): {MEASURE_HINT}"
+    if device == "gpu+cpu":
+        return None, None, "not predicted: the model would be split between the GPU and the CPU"
+    if figures.device != device:
+        return None, None, (f"not predicted: the figures were measured on the {figures.device}, "
+                            f"the model would run on the {device}")
+    if shape.n_layer <= 0:
+        return None, None, "not predicted: the model's architecture is unknown"
+    prediction = predict_speed(weights_bytes, shape, figures, quantization=quantization,
+                               read_by_type=read_by_type)
+    return prediction.decode_tokens_per_second, prediction.prompt_tokens_per_second, prediction.basis
 
 
 def choose_context(requested: int | None, model_default: int | None,
@@ -114,11 +152,16 @@ def fit_size(weights_bytes: int, *, context_length: int, n_layer: int | None = N
 def fit_gguf(info: GGUFInfo, ctx: int | None = None, *, name: str = "", extra_weights: int = 0,
              model_default_ctx: int | None = None, n_parallel: int = 1,
              memory: MachineMemory | None = None) -> FitReport:
+    from hearth.fit.speed import bytes_read_per_token
+
     context, notes = choose_context(ctx, model_default_ctx, info.context_length)
     shape = shape_from_gguf(info)
     estimate = estimate_memory(info.file_size + extra_weights, shape, context, n_parallel=n_parallel)
+    read = bytes_read_per_token([(t.name, t.type_name, t.nbytes) for t in info.tensors], info.quantization)
+    if extra_weights:  # LoRA adapters are read with the layers
+        read[info.quantization.upper()] = read.get(info.quantization.upper(), 0) + extra_weights
     return report_for(estimate, shape, memory, name=name, quantization=info.quantization,
-                      parameter_size=info.parameter_size, notes=notes)
+                      parameter_size=info.parameter_size, notes=notes, read_by_type=read)
 
 
 def fit_gguf_file(path: Path, ctx: int | None = None, *, n_parallel: int = 1,

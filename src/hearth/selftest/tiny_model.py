@@ -89,12 +89,21 @@ def write_tiny_model(
     organization: str | None = "hearth-tests",
     file_type: str = "F32",
     extra_metadata: dict[str, Any] | None = None,
+    head_dim: int = 8,
+    n_ff: int | None = None,
+    repeat_layers: bool = False,
 ) -> Path:
     """Write a tiny llama model to ``path`` and return the path.
 
     ``n_embd`` must be a multiple of 32 (the block size of the quantized types and a whole
     number of 8-wide heads). ``extra_metadata`` values are written as string, bool, uint32,
     int32 (negative ints), float32 or arrays of those.
+
+    For larger synthetic models (the speed probe, ``hearth.selftest.speed_probe``):
+    ``head_dim`` is the attention head size (default 8: ``n_embd / 8`` heads, half as many KV
+    heads), ``n_ff`` the feed-forward width (default ``2 x n_embd``, a multiple of 32), and
+    ``repeat_layers`` gives every layer the first layer's weights, so a model of hundreds of MB
+    is written in about a second (each layer is still its own bytes in the file).
     """
     import gguf
     import numpy as np
@@ -107,10 +116,13 @@ def write_tiny_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     tokens, scores, token_types = build_vocab()
     n_vocab = len(tokens)
-    n_head = n_embd // 8
+    if head_dim < 1 or n_embd % head_dim:
+        raise ValueError("head_dim must divide n_embd")
+    n_head = n_embd // head_dim
     n_head_kv = max(1, n_head // 2)
-    head_dim = n_embd // n_head
-    n_ff = n_embd * 2
+    n_ff = n_ff or n_embd * 2
+    if n_ff % 32:
+        raise ValueError("n_ff must be a multiple of 32")
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(name)
@@ -151,17 +163,26 @@ def write_tiny_model(
         return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
 
     tensors: dict[str, Any] = {"token_embd.weight": matrix(n_vocab, n_embd)}
+    first: dict[str, Any] = {}
     for layer in range(n_layers):
         prefix = f"blk.{layer}."
-        tensors[prefix + "attn_norm.weight"] = np.ones(n_embd, dtype=np.float32)
-        tensors[prefix + "attn_q.weight"] = matrix(n_embd, n_embd)
-        tensors[prefix + "attn_k.weight"] = matrix(n_head_kv * head_dim, n_embd)
-        tensors[prefix + "attn_v.weight"] = matrix(n_head_kv * head_dim, n_embd)
-        tensors[prefix + "attn_output.weight"] = matrix(n_embd, n_embd)
-        tensors[prefix + "ffn_norm.weight"] = np.ones(n_embd, dtype=np.float32)
-        tensors[prefix + "ffn_gate.weight"] = matrix(n_ff, n_embd)
-        tensors[prefix + "ffn_up.weight"] = matrix(n_ff, n_embd)
-        tensors[prefix + "ffn_down.weight"] = matrix(n_embd, n_ff)
+        if repeat_layers and first:
+            tensors.update({prefix + key: value for key, value in first.items()})
+            continue
+        block = {
+            "attn_norm.weight": np.ones(n_embd, dtype=np.float32),
+            "attn_q.weight": matrix(n_embd, n_embd),
+            "attn_k.weight": matrix(n_head_kv * head_dim, n_embd),
+            "attn_v.weight": matrix(n_head_kv * head_dim, n_embd),
+            "attn_output.weight": matrix(n_embd, n_embd),
+            "ffn_norm.weight": np.ones(n_embd, dtype=np.float32),
+            "ffn_gate.weight": matrix(n_ff, n_embd),
+            "ffn_up.weight": matrix(n_ff, n_embd),
+            "ffn_down.weight": matrix(n_embd, n_ff),
+        }
+        if repeat_layers:
+            first = block
+        tensors.update({prefix + key: value for key, value in block.items()})
     tensors["output_norm.weight"] = np.ones(n_embd, dtype=np.float32)
     output = matrix(n_vocab, n_embd) * 4.0
     # Only whole words and punctuation get output weight, so greedy text reads as words: never
@@ -172,13 +193,18 @@ def write_tiny_model(
     tensors["output.weight"] = output
 
     qtype = gguf.GGMLQuantizationType[file_type]
+    converted: dict[int, Any] = {}  # a repeated layer's arrays are converted once
     for tensor_name, data in tensors.items():
         if data.ndim == 1 or file_type == "F32":
             writer.add_tensor(tensor_name, data)
-        elif file_type == "F16":
-            writer.add_tensor(tensor_name, data.astype(np.float16))
+            continue
+        if id(data) not in converted:
+            converted[id(data)] = (data.astype(np.float16) if file_type == "F16"
+                                   else gguf.quants.quantize(data, qtype))
+        if file_type == "F16":
+            writer.add_tensor(tensor_name, converted[id(data)])
         else:
-            writer.add_tensor(tensor_name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+            writer.add_tensor(tensor_name, converted[id(data)], raw_dtype=qtype)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -187,12 +213,13 @@ def write_tiny_model(
     return path
 
 
-def tiny_model_parameter_count(*, n_layers: int = 1, n_embd: int = 32) -> int:
+def tiny_model_parameter_count(*, n_layers: int = 1, n_embd: int = 32, head_dim: int = 8,
+                               n_ff: int | None = None) -> int:
     """The number of weights ``write_tiny_model`` writes for these sizes."""
     n_vocab = len(build_vocab()[0])
-    n_head_kv = max(1, n_embd // 8 // 2)
-    kv = n_head_kv * 8
-    n_ff = n_embd * 2
+    n_head_kv = max(1, n_embd // head_dim // 2)
+    kv = n_head_kv * head_dim
+    n_ff = n_ff or n_embd * 2
     per_layer = n_embd * 2 + n_embd * n_embd * 2 + kv * n_embd * 2 + n_ff * n_embd * 3
     return n_vocab * n_embd * 2 + n_embd + n_layers * per_layer
 

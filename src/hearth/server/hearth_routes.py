@@ -70,7 +70,9 @@ async def license_of(request: Request, model: str = Query(..., max_length=500)) 
 
 @router.get("/fit", response_model=FitInfo)
 async def fit(request: Request, model: str = Query(..., max_length=500), ctx: int | None = CONTEXT) -> FitInfo:
-    """Whether an installed model, else a catalog model by that name, fits this machine."""
+    """Whether an installed model, else a catalog model by that name, fits this machine, and
+    its predicted decode and prompt tokens/s here (``decode_tokens_per_second``,
+    ``prompt_tokens_per_second``, ``speed_basis``: how, or why none)."""
     return await call_in_thread(facts.model_fit, runtime_of(request).store, model, ctx)
 
 

@@ -1,5 +1,5 @@
 // Small labels shown next to models: license (may it be used commercially?), fit (will it
-// run in this machine's memory?), loaded, cloud.
+// run in this machine's memory?), predicted speed, loaded, cloud.
 
 import { h } from './dom.js';
 import { bytes } from './format.js';
@@ -38,6 +38,26 @@ export function fitBadge(fit) {
     + `context ${bytes(fit.kv_cache_bytes)}); available ${bytes(fit.available_bytes)}`
     + (fit.context_length ? ` at a context of ${fit.context_length} tokens` : '');
   return h('span', { class: `badge ${tone}`, title }, label);
+}
+
+// Predicted decode speed (prompt speed and how it was computed in the tooltip), or a muted
+// "speed not measured" with the command that measures this machine.
+export function speedBadge(fit) {
+  if (!fit) return null;
+  if (fit.decode_tokens_per_second === null || fit.decode_tokens_per_second === undefined) {
+    return fit.speed_basis
+      ? h('span', { class: 'badge muted speed', title: fit.speed_basis }, 'speed not predicted')
+      : null;
+  }
+  const decode = tokensPerSecond(fit.decode_tokens_per_second);
+  const title = `predicted: generates ${decode}, reads a prompt at `
+    + `${tokensPerSecond(fit.prompt_tokens_per_second)}\n${fit.speed_basis}`;
+  return h('span', { class: 'badge muted speed', title }, `≈ ${decode} (predicted)`);
+}
+
+function tokensPerSecond(value) {
+  if (value === null || value === undefined) return '–';
+  return `${value >= 100 ? Math.round(value) : value.toFixed(1)} tok/s`;
 }
 
 export function cloudBadge(endpoint) {

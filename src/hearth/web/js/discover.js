@@ -1,8 +1,9 @@
-// The Discover view: search the catalog, see each model's license and whether it fits this
-// machine, choose a quantization and download it; or download anything by name or URL.
+// The Discover view: search the catalog, see each model's license, whether it fits this
+// machine and how fast it is predicted to run here, choose a quantization and download it; or
+// download anything by name or URL.
 
 import { getJSON } from './api.js';
-import { fitBadge, licenseBadge, plainBadge } from './badges.js';
+import { fitBadge, licenseBadge, plainBadge, speedBadge } from './badges.js';
 import { $, clear, h, showError } from './dom.js';
 import { startDownload } from './download.js';
 import { bytes, tokens } from './format.js';
@@ -102,7 +103,8 @@ function catalogCard(entry) {
   const update = () => {
     const tag = selected();
     // A tag under another license than its family shows that license too.
-    fitSlot.replaceChildren(...[fitBadge(tag.fit), licenseBadge(tag.license_summary)].filter(Boolean));
+    fitSlot.replaceChildren(...[fitBadge(tag.fit), speedBadge(tag.fit), licenseBadge(tag.license_summary)]
+      .filter(Boolean));
     const downloadable = tag.pull !== null;
     download.disabled = !downloadable;
     download.textContent = !downloadable ? 'No download source' : tag.installed ? 'Download again' : 'Download';
