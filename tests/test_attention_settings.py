@@ -33,10 +33,10 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, options: Options, **env: str) 
 
 
 def test_settings_and_options_choose_and_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert settings_for(monkeypatch, Options()).flash_attention == "auto"
+    assert settings_for(monkeypatch, Options()).flash_attention == "off"
     assert settings_for(monkeypatch, Options()).kv_cache_type == "f16"
-    chosen = settings_for(monkeypatch, Options(), HEARTH_FLASH_ATTENTION="off")
-    assert chosen.flash_attention == "off"
+    chosen = settings_for(monkeypatch, Options(), HEARTH_FLASH_ATTENTION="auto")
+    assert chosen.flash_attention == "auto"
     assert settings_for(monkeypatch, Options(flash_attention=True), HEARTH_FLASH_ATTENTION="off").flash_attention == "on"
     with pytest.raises(InvalidRequest, match="HEARTH_KV_CACHE_TYPE must be one of"):
         settings_for(monkeypatch, Options(), HEARTH_KV_CACHE_TYPE="q5_1")
@@ -46,7 +46,7 @@ def test_settings_and_options_choose_and_options_win(monkeypatch: pytest.MonkeyP
 
 def test_a_quantized_cache_needs_flash_attention(monkeypatch: pytest.MonkeyPatch) -> None:
     # "auto" becomes "on": llama.cpp cannot keep a quantized V without it.
-    assert settings_for(monkeypatch, Options(kv_cache_type="q8_0")).flash_attention == "on"
+    assert settings_for(monkeypatch, Options(kv_cache_type="q8_0"), HEARTH_FLASH_ATTENTION="auto").flash_attention == "on"
     with pytest.raises(InvalidRequest, match="q4_0 KV cache needs flash attention"):
         settings_for(monkeypatch, Options(kv_cache_type="q4_0", flash_attention="off"))
 
@@ -85,3 +85,7 @@ def test_the_estimate_follows_the_kv_type() -> None:
                    for kv in ("f16", "q8_0", "q4_0"))
     assert f16 == 30 * 3 * 128 * 2 * 4096 * 4
     assert q8 == int(f16 * 17 / 32) and q4 == int(f16 * 9 / 32)
+
+
+def test_a_quantized_cache_alone_switches_the_default_off_to_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_for(monkeypatch, Options(), HEARTH_KV_CACHE_TYPE="q4_0").flash_attention == "on"

@@ -51,7 +51,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_DOWNLOAD_PARTS", "4", "Ranged parts fetched at once for downloads of 64 MiB or more (1: one stream)."),
         Setting("HEARTH_TEMPLATE_TIMEOUT", "2", "Seconds a chat template may take to render before the request is refused."),
         Setting("HEARTH_TEMPLATE_MAX_CHARS", "1000000", "Most characters a chat template may render (a prompt beyond is refused)."),
-        Setting("HEARTH_FLASH_ATTENTION", "auto", "Flash attention: auto (llama.cpp decides per device), on or off."),
+        Setting("HEARTH_FLASH_ATTENTION", "off", "Flash attention: off (default: answers from the prompt cache match cold ones), auto (llama.cpp decides per device) or on."),
         Setting("HEARTH_KV_CACHE_TYPE", "f16", "KV-cache type: f16, q8_0 or q4_0 (quantized types need flash attention)."),
         Setting("HEARTH_LOAD_TIMEOUT", "5m", "Longest a model runner may take to load a model before it is stopped."),
         Setting("HEARTH_RUNNER_TIMEOUT", "5m", "A runner silent or stuck in one step this long counts as hung: it is stopped and its requests fail."),
@@ -220,7 +220,9 @@ def _bounded_duration(number: float, text: object) -> float:
 
 
 def flash_attention() -> str:
-    return _choice("HEARTH_FLASH_ATTENTION", ("auto", "on", "off"))
+    # Off by default: with flash attention llama.cpp's results depend on how the KV cache was
+    # filled, so an answer reusing a cached prefix differed from a cold one (measured).
+    return _choice("HEARTH_FLASH_ATTENTION", ("off", "auto", "on"))
 
 
 def kv_cache_type() -> str:

@@ -22,7 +22,7 @@ class LoadSettings:
     use_mmap: bool = True
     # LoRA adapters applied at load: (file path, scale) pairs.
     adapters: tuple[tuple[str, float], ...] = ()
-    flash_attention: str = "auto"  # auto | on | off, as llama.cpp means them
+    flash_attention: str = "off"  # off | auto | on, as llama.cpp means them
     kv_cache_type: str = "f16"  # f16 | q8_0 | q4_0
 
     @classmethod
@@ -47,14 +47,18 @@ class LoadSettings:
 
 def attention_settings(options: Options) -> dict[str, str]:
     """Flash attention and the KV-cache type, from the options or the settings. A quantized
-    cache needs flash attention (llama.cpp quantizes V only inside it): "auto" then means on,
-    and an explicit "off" is the caller's contradiction, said as such."""
+    cache needs flash attention (llama.cpp quantizes V only inside it): the default and "auto"
+    then mean on, and an explicit "off" is the caller's contradiction, said as such."""
+    import os
+
     from hearth.errors import InvalidRequest
 
     kv_type = options.kv_cache_type or config.kv_cache_type()
     flash = options.flash_attention or config.flash_attention()
+    # Off by default only: an off someone asked for contradicts a quantized cache.
+    asked_off = flash == "off" and bool(options.flash_attention or os.environ.get("HEARTH_FLASH_ATTENTION", "").strip())
     if kv_type != "f16":
-        if flash == "off":
+        if asked_off:
             raise InvalidRequest(f"a {kv_type} KV cache needs flash attention, which is set to off; "
                                  "use flash_attention auto or on, or kv_cache_type f16")
         flash = "on"
