@@ -1,6 +1,7 @@
 """Tiny but real GGUF files for tests: the models themselves come from
 ``hearth.selftest.tiny_model`` (the engine self-test writes the same ones); this module adds
-what only tests need: truncated copies, embedding models and LoRA adapters."""
+what only tests need: truncated copies, embedding models, LoRA adapters and models in the layout
+of a model family (its chat template and special tokens)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from hearth.selftest.tiny_model import (  # noqa: F401  (re-exported for the tests)
     DEFAULT_CHAT_TEMPLATE,
+    EXTRA_TOKEN_TYPES,
     WORD_START,
     build_vocab,
     tiny_model_parameter_count,
@@ -82,3 +84,31 @@ def write_tiny_lora(
     writer.write_tensors_to_file()
     writer.close()
     return Path(path)
+
+
+def write_family_model(path: str | os.PathLike[str], family: str, **kwargs: Any) -> Path:
+    """A tiny model that looks like one of ``tests.family_templates.FAMILIES`` to the engine: the
+    family's chat template, its special tokens typed as its GGUFs type them (those the base
+    vocabulary already has, like ChatML's, are kept where they are), its BOS and EOS. The
+    context is 4096 tokens unless ``kwargs`` say otherwise: a tool prompt spelled mostly in
+    single letters is long. Any ``write_tiny_model`` argument in ``kwargs`` wins."""
+    from tests.family_templates import BEGIN_OF_TEXT, FAMILIES
+
+    template, special_tokens, eos_token = FAMILIES[family]
+    tokens, _, types = build_vocab()
+    base = dict(zip(tokens, types, strict=True))  # token text -> type
+    for text, kind in special_tokens:
+        if text in base and base[text] != EXTRA_TOKEN_TYPES[kind]:
+            raise ValueError(f"{text!r} is already in the base vocabulary with another type")
+    begin = BEGIN_OF_TEXT[family]
+    settings: dict[str, Any] = {
+        "chat_template": template,
+        "extra_tokens": [(text, kind) for text, kind in special_tokens if text not in base],
+        "eos_token": eos_token,
+        "bos_token": begin or "<s>",
+        "add_bos": begin is not None,
+        "name": f"tiny-{family}",
+        "context_length": 4096,
+    }
+    settings.update(kwargs)
+    return write_tiny_model(path, **settings)

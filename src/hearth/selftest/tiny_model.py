@@ -6,6 +6,11 @@ loads in milliseconds and generates from: a SentencePiece ("llama") vocabulary o
 English words, and F32 (or F16 / Q8_0 / Q4_0 / Q4_1) tensors for every weight llama.cpp's llama
 graph needs. Greedy decoding is deterministic for a given seed.
 
+``extra_tokens`` appends a model family's own special tokens (Llama 3's ``<|eot_id|>``, gpt-oss's
+``<|channel|>``, Mistral's ``[TOOL_CALLS]``...) as control or user-defined tokens, and
+``bos_token`` / ``eos_token`` / ``eot_token`` name the ones that begin a text and end a turn, so
+a tiny model tokenizes a family's real prompt layout as the family's models do.
+
 The engine self-test (``hearth doctor``, setup) decodes one of these when the default model is
 not installed, so it needs no download; the test suite writes them for every engine, store and
 CLI test.
@@ -40,7 +45,12 @@ _WORDS = tuple(_WORD_TEXT.split())
 _PUNCTUATION = list(".,!?;:'\"-()")
 
 # llama.cpp token types (llama_token_type / gguf.TokenType)
-_NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE = 1, 2, 3, 4, 6
+
+# How an extra token is typed: "control" tokens are read from text only when special tokens are
+# parsed and rendered only when special tokens are shown; "user_defined" ones always are (how
+# converted GGUFs carry added tokens that Hugging Face does not mark special, like Qwen's <think>).
+EXTRA_TOKEN_TYPES = {"control": _CONTROL, "user_defined": _USER_DEFINED}
 
 _FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7}
 
@@ -76,6 +86,29 @@ def build_vocab() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
+def _append_extra_tokens(tokens: list[str], scores: list[float], types: list[int],
+                         extra_tokens: list[tuple[str, str]]) -> None:
+    known = set(tokens)
+    for text, kind in extra_tokens:
+        if kind not in EXTRA_TOKEN_TYPES:
+            raise ValueError(f"token type for {text!r} must be one of {sorted(EXTRA_TOKEN_TYPES)}, "
+                             f"not {kind!r}")
+        if not text or text in known:
+            raise ValueError(f"extra token {text!r} is empty or already in the vocabulary")
+        known.add(text)
+        tokens.append(text)
+        types.append(EXTRA_TOKEN_TYPES[kind])
+        scores.append(0.0)
+
+
+def _token_id(tokens: list[str], text: str, role: str) -> int:
+    try:
+        return tokens.index(text)
+    except ValueError:
+        raise ValueError(f"the {role} token {text!r} is not in the vocabulary; add it with "
+                         "extra_tokens") from None
+
+
 def write_tiny_model(
     path: str | os.PathLike[str],
     *,
@@ -92,6 +125,11 @@ def write_tiny_model(
     head_dim: int = 8,
     n_ff: int | None = None,
     repeat_layers: bool = False,
+    extra_tokens: list[tuple[str, str]] | None = None,
+    bos_token: str = "<s>",
+    eos_token: str = "</s>",
+    eot_token: str | None = None,
+    add_bos: bool = True,
 ) -> Path:
     """Write a tiny llama model to ``path`` and return the path.
 
@@ -104,6 +142,14 @@ def write_tiny_model(
     heads), ``n_ff`` the feed-forward width (default ``2 x n_embd``, a multiple of 32), and
     ``repeat_layers`` gives every layer the first layer's weights, so a model of hundreds of MB
     is written in about a second (each layer is still its own bytes in the file).
+
+    For a model family's prompt layout: ``extra_tokens`` are ``(text, "control" |
+    "user_defined")`` pairs appended after the base vocabulary, in order (an empty text or one
+    already there is a ValueError). ``bos_token``, ``eos_token`` and ``eot_token`` are token
+    texts written as ``tokenizer.ggml.bos/eos/eot_token_id``; llama.cpp ends generation at the
+    EOS and EOT tokens and, whatever the metadata says, at the end-of-turn texts it knows by name
+    (``<|im_end|>``, ``<|eot_id|>``, ``<|return|>``, ``<|call|>``, ...). ``add_bos`` is whether
+    tokenizing with special tokens puts the BOS token first (Qwen and gpt-oss do not).
     """
     import gguf
     import numpy as np
@@ -115,6 +161,10 @@ def write_tiny_model(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokens, scores, token_types = build_vocab()
+    _append_extra_tokens(tokens, scores, token_types, extra_tokens or [])
+    bos_id = _token_id(tokens, bos_token, "BOS")
+    eos_id = _token_id(tokens, eos_token, "EOS")
+    eot_id = None if eot_token is None else _token_id(tokens, eot_token, "EOT")
     n_vocab = len(tokens)
     if head_dim < 1 or n_embd % head_dim:
         raise ValueError("head_dim must divide n_embd")
@@ -146,10 +196,12 @@ def write_tiny_model(
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
     writer.add_token_types(token_types)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
+    writer.add_bos_token_id(bos_id)
+    writer.add_eos_token_id(eos_id)
     writer.add_unk_token_id(0)
-    writer.add_add_bos_token(True)
+    if eot_id is not None:
+        writer.add_eot_token_id(eot_id)
+    writer.add_add_bos_token(add_bos)
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(True)
     if chat_template is not None:
@@ -214,9 +266,10 @@ def write_tiny_model(
 
 
 def tiny_model_parameter_count(*, n_layers: int = 1, n_embd: int = 32, head_dim: int = 8,
-                               n_ff: int | None = None) -> int:
-    """The number of weights ``write_tiny_model`` writes for these sizes."""
-    n_vocab = len(build_vocab()[0])
+                               n_ff: int | None = None, n_extra_tokens: int = 0) -> int:
+    """The number of weights ``write_tiny_model`` writes for these sizes (and this many
+    ``extra_tokens``)."""
+    n_vocab = len(build_vocab()[0]) + n_extra_tokens
     n_head_kv = max(1, n_embd // head_dim // 2)
     kv = n_head_kv * head_dim
     n_ff = n_ff or n_embd * 2
