@@ -9,7 +9,7 @@ types an engine yields are in ``chunks.py`` and re-exported here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from hearth.engine.chunks import EngineChunk, GenerationStats
 from hearth.engine.settings import LoadSettings, SamplingSettings
@@ -46,7 +46,7 @@ class LoadedEngine(Protocol):
 class Engine(LoadedEngine, Protocol):
     vocab: Vocab
 
-    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | None = None,
+    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | dict[str, Any] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> Iterator[EngineChunk]:
         """Text pieces, then one chunk with ``done`` and stats; raises ``ContextOverflow`` before
         the first chunk when the prompt does not fit, ``EngineError`` when the engine fails."""

@@ -322,7 +322,7 @@ class BatchDecoder:
             self._finish(slot, "stop")
             return
         job.generated.append(token)
-        text = job.matcher.feed(job.decoder.decode(self.vocab.piece(token)))
+        text = job.matcher.feed(job.decoder.decode(self.vocab.piece(token, special=job.sampling.keep_special)))
         if text:
             job.emit(Event(job.request_id, text=text))
         if job.matcher.stopped:
@@ -347,6 +347,8 @@ class BatchDecoder:
         job.stats.prompt_eval_ns = first - job.submitted_ns
         job.stats.eval_count = len(job.generated)
         job.stats.eval_ns = now - first
+        if job.matcher is not None:
+            job.stats.stop_sequence = job.matcher.matched
         job.emit(Event(job.request_id, done=True, reason=reason, stats=job.stats, error=error))
 
     def _forget(self, slot: Slot) -> None:

@@ -14,6 +14,7 @@ class GenerationStats:
     prompt_eval_ns: int = 0
     eval_count: int = 0
     eval_ns: int = 0
+    stop_sequence: str | None = None  # the stop string that ended the answer, if one did
 
     @property
     def prompt_evaluated(self) -> int:

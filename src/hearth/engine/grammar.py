@@ -9,6 +9,7 @@ grammar it cannot use kills the process (see gbnf_check.py), so both answer with
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from hearth.errors import InvalidRequest
@@ -41,12 +42,30 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     raise InvalidRequest("format must be \"json\" or a JSON schema object")
 
 
-def compile_grammar(text: str | None) -> Any:
-    if text is None:
+@dataclass(frozen=True)
+class LazyGrammar:
+    """A grammar that waits: sampling is free until the output matches one of ``patterns``
+    (regular expressions, searched in the text so far; the grammar applies from the first
+    capture group, else the match) or a token of ``tokens`` is sampled. Tool calls use it so
+    that text streams freely and only a call, once opened, is held to its schema."""
+
+    grammar: Any  # a compiled LlamaGrammar
+    patterns: tuple[str, ...]
+    tokens: tuple[int, ...]
+
+
+def compile_grammar(spec: str | dict[str, Any] | None) -> Any:
+    """GBNF text as a LlamaGrammar; a lazy grammar (``{"gbnf", "patterns", "tokens"}``, the form
+    that travels to a runner) as a ``LazyGrammar``."""
+    if spec is None:
         return None
     from llama_cpp.llama_grammar import LlamaGrammar
 
+    text = spec["gbnf"] if isinstance(spec, dict) else spec
     try:
-        return LlamaGrammar.from_string(text, verbose=False)
+        grammar = LlamaGrammar.from_string(text, verbose=False)
     except Exception as exc:
         raise InvalidRequest(f"format: llama.cpp cannot use this grammar: {exc}") from exc
+    if isinstance(spec, dict) and (spec.get("patterns") or spec.get("tokens")):
+        return LazyGrammar(grammar, tuple(spec.get("patterns") or ()), tuple(spec.get("tokens") or ()))
+    return grammar

@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from hearth.engine.batch import BatchDecoder
 from hearth.engine.chunks import EngineChunk, chunk_from_event
@@ -85,7 +86,7 @@ class LocalBatchEngine:
     def check_fits(self, tokens: list[int]) -> None:
         check_fits(tokens, self.context_length)
 
-    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | None = None,
+    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | dict[str, Any] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> Iterator[EngineChunk]:
         from hearth.engine.grammar import compile_grammar
 

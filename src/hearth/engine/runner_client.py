@@ -88,7 +88,7 @@ class RunnerEngine:
     def check_fits(self, tokens: list[int]) -> None:
         check_fits(tokens, self.context_length)
 
-    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | None = None,
+    def generate(self, tokens: list[int], sampling: SamplingSettings, *, grammar: str | dict[str, Any] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> Iterator[EngineChunk]:
         self.check_fits(tokens)
         if not self.alive:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hearth.engine.grammar import LazyGrammar
 from hearth.engine.settings import SamplingSettings
 
 
@@ -20,7 +21,10 @@ def build_sampler(model: Any, n_ctx: int, sampling: SamplingSettings, grammar: A
     # The same order as llama-cpp-python's Llama, so answers match it token for token.
     sampler.add_penalties(model.n_vocab(), last_n, sampling.repeat_penalty,
                           sampling.frequency_penalty, sampling.presence_penalty)
-    if grammar is not None:
+    if isinstance(grammar, LazyGrammar):
+        sampler.add_grammar_lazy_patterns(model, grammar.grammar, list(grammar.patterns),
+                                          list(grammar.tokens))
+    elif grammar is not None:
         sampler.add_grammar(model, grammar)
     if sampling.temperature <= 0:
         sampler.add_greedy()

@@ -79,6 +79,9 @@ class SamplingSettings:
     frequency_penalty: float = 0.0
     seed: int = -1
     stop: tuple[str, ...] = field(default_factory=tuple)
+    # Decoded text keeps special tokens' text (<think>, [TOOL_CALLS], <|channel|>, ...) for a
+    # reply parser that reads them; off, they are dropped as before.
+    keep_special: bool = False
 
     @classmethod
     def from_options(cls, options: Options) -> SamplingSettings:

@@ -12,6 +12,7 @@ class StopMatcher:
         self.stops = [s for s in stops if s]
         self._pending = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop string that ended the text
 
     def feed(self, text: str) -> str:
         """Add text; return what can be shown now. After a stop matches, ``stopped`` is True."""
@@ -20,8 +21,9 @@ class StopMatcher:
         if not self.stops:
             return text
         self._pending += text
-        cut = min((i for s in self.stops if (i := self._pending.find(s)) >= 0), default=-1)
-        if cut >= 0:
+        found = [(i, s) for s in self.stops if (i := self._pending.find(s)) >= 0]
+        if found:
+            cut, self.matched = min(found, key=lambda hit: hit[0])
             self.stopped = True
             out, self._pending = self._pending[:cut], ""
             return out
