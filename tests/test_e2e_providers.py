@@ -21,6 +21,7 @@ import pytest
 
 from hearth.store import ModelStore
 from tests.conftest import HearthServer, copy_home, hearth_env, run_hearth
+from tests.derived_models import create_tools_model
 from tests.fake_provider import WORDS, FakeProvider
 
 pytestmark = pytest.mark.e2e
@@ -253,7 +254,7 @@ def test_gateway_ollama_chat_is_marked(gateway: HearthServer, llama_server: str)
     no_key_in(json.dumps(shown))
 
 
-def test_gateway_openai_stream_tools_and_models(gateway: HearthServer) -> None:
+def test_gateway_openai_stream_tools_and_models(gateway: HearthServer, peer: HearthServer) -> None:
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0, timeout=120) as client:
         raw = client.chat.completions.with_raw_response.create(
             model="llamacpp/smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, temperature=0)
@@ -266,9 +267,11 @@ def test_gateway_openai_stream_tools_and_models(gateway: HearthServer) -> None:
         chunks = list(stream)
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
         assert all(c.model == "llamacpp/smollm2" for c in chunks)
-        # Tools go to the provider as the client sent them (here: hearth, which forces the call).
+        # Tools go to the provider as the client sent them (here: hearth, which forces the call,
+        # on a model whose template takes tools).
+        create_tools_model(peer.url, headers={"Authorization": f"Bearer {KEY}"})
         called = client.chat.completions.create(
-            model="peer/smollm2:latest", messages=[{"role": "user", "content": "Weather in Oslo?"}],
+            model="peer/smollm2-tools:latest", messages=[{"role": "user", "content": "Weather in Oslo?"}],
             tools=[WEATHER], tool_choice="required", max_tokens=48, temperature=0)
         call = called.choices[0].message.tool_calls[0]
         assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)

@@ -12,6 +12,7 @@ import httpx
 import ollama
 import pytest
 
+from tests.derived_models import create_tools_model
 from tests.tinymodel import write_tiny_model
 
 pytestmark = pytest.mark.e2e
@@ -323,32 +324,47 @@ WEATHER_TOOL = {
 }
 
 
-def test_chat_with_tools_turns_a_call_into_tool_calls(client):
-    # The format forces the answer into the shape of a call, so the small model reliably
-    # "calls" the tool; the server must then hand it back as tool_calls, not as text.
-    call_schema = {
-        "type": "object",
-        "properties": {"name": {"const": "get_weather"},
-                       "arguments": {"type": "object", "properties": {"city": {"type": "string"}},
-                                     "required": ["city"]}},
-        "required": ["name", "arguments"],
-    }
-    reply = client.chat(model="smollm2", tools=[WEATHER_TOOL], format=call_schema,
-                        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-                        options={"temperature": 0, "num_predict": 60})
-    assert reply.message.tool_calls, reply.message
-    call = reply.message.tool_calls[0]
-    assert call.function.name == "get_weather"
-    assert isinstance(call.function.arguments["city"], str)
-    assert reply.message.content == ""
+@pytest.fixture(scope="module")
+def tools_model(server):
+    return create_tools_model(server.url)
 
 
-def test_chat_with_tools_but_a_plain_answer_stays_text(client):
-    reply = client.chat(model="smollm2", tools=[WEATHER_TOOL],
+def test_chat_with_tools_turns_a_call_into_tool_calls(server, client, tools_model):
+    # tool_choice (a hearth extra) forces a call with a grammar, so the small model reliably
+    # calls the tool; its <tool_call> text comes back as tool_calls, streamed as one chunk.
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    for stream in (False, True):
+        body = {"model": tools_model, "messages": ask, "tools": [WEATHER_TOOL], "tool_choice": "required",
+                "stream": stream, "options": {"temperature": 0, "num_predict": 60}}
+        lines = httpx.post(server.url + "/api/chat", json=body, timeout=120).text.splitlines()
+        chunks = [json.loads(line) for line in lines]
+        with_calls = [c for c in chunks if c["message"].get("tool_calls")]
+        assert len(with_calls) == 1, chunks
+        call = with_calls[0]["message"]["tool_calls"][0]
+        assert call["function"]["name"] == "get_weather" and call["function"]["index"] == 0
+        assert isinstance(call["function"]["arguments"]["city"], str)
+        assert call["id"]
+        assert "".join(c["message"]["content"] for c in chunks).strip() == ""
+
+
+def test_chat_with_tools_but_a_plain_answer_stays_text(client, tools_model):
+    reply = client.chat(model=tools_model, tools=[WEATHER_TOOL],
                         messages=[{"role": "user", "content": "Say hello."}],
                         options={"temperature": 0, "num_predict": 12})
     assert reply.done
     assert reply.message.content or reply.message.tool_calls
+
+
+def test_tools_on_a_model_without_a_place_for_them_are_refused(client):
+    with pytest.raises(ollama.ResponseError) as error:
+        client.chat(model="smollm2", tools=[WEATHER_TOOL], messages=[{"role": "user", "content": "hi"}])
+    assert error.value.status_code == 400 and "does not support tools" in error.value.error
+
+
+def test_think_on_a_model_that_cannot_think_is_refused(client):
+    with pytest.raises(ollama.ResponseError) as error:
+        client.chat(model="smollm2", think=True, messages=[{"role": "user", "content": "hi"}])
+    assert error.value.status_code == 400 and "does not support thinking" in error.value.error
 
 
 def test_create_with_quantize_through_the_api(client, tmp_path):

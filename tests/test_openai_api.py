@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from hearth.server.openai_tools import find_tool_calls
+from tests.derived_models import create_tools_model
 
 pytestmark = pytest.mark.e2e
 
@@ -117,10 +117,21 @@ def test_response_format_json_schema_and_json_object(client):
     assert isinstance(json.loads(reply.choices[0].message.content), dict)
 
 
-def test_forced_tool_calls(client):
+@pytest.fixture(scope="module")
+def tools_model(server):
+    return create_tools_model(server.url)
+
+
+def test_tools_need_a_template_with_a_place_for_them(client):
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER], max_tokens=4)
+    assert "does not support tools" in error.value.message and "smollm2" in error.value.message
+
+
+def test_forced_tool_calls(client, tools_model):
     ask = [{"role": "user", "content": "What is the weather in Paris?"}]
     reply = client.chat.completions.create(
-        model=MODEL, messages=ask, temperature=0, max_tokens=40, tools=[WEATHER, ADD],
+        model=tools_model, messages=ask, temperature=0, max_tokens=40, tools=[WEATHER, ADD],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     choice = reply.choices[0]
@@ -131,19 +142,22 @@ def test_forced_tool_calls(client):
     assert isinstance(json.loads(call.function.arguments)["city"], str)
 
     stream = client.chat.completions.create(
-        model=MODEL, messages=ask, temperature=0, max_tokens=48, tools=[WEATHER, ADD],
+        model=tools_model, messages=ask, temperature=0, max_tokens=48, tools=[WEATHER, ADD],
         tool_choice="required", stream=True,
     )
     chunks = list(stream)
-    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
-    assert len(calls) >= 1 and calls[0].function.name in ("get_weather", "add")
-    arguments = json.loads(calls[0].function.arguments)
-    required = (WEATHER if calls[0].function.name == "get_weather" else ADD)["function"]["parameters"]["required"]
+    deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    # The first delta of a call names it (with its id); the next ones carry its arguments.
+    first = deltas[0]
+    assert first.id.startswith("call_") and first.function.name in ("get_weather", "add")
+    text = "".join(d.function.arguments or "" for d in deltas if d.index == first.index)
+    arguments = json.loads(text)
+    required = (WEATHER if first.function.name == "get_weather" else ADD)["function"]["parameters"]["required"]
     assert set(required) <= set(arguments)
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_conversation_with_tool_result(client):
+def test_conversation_with_tool_result(client, tools_model):
     messages = [
         {"role": "system", "content": "You help with the weather."},
         {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
@@ -152,7 +166,7 @@ def test_conversation_with_tool_result(client):
              "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "18 degrees and sunny"},
     ]
-    reply = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER],
+    reply = client.chat.completions.create(model=tools_model, messages=messages, tools=[WEATHER],
                                            temperature=0, max_tokens=8)
     assert reply.choices[0].message.content or reply.choices[0].message.tool_calls
 
@@ -198,7 +212,6 @@ def test_errors(client):
         {"temperature": "hot"},
         {"n": 2},
         {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-        {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}},
     ]
     for fields in bad:
         with pytest.raises(openai.BadRequestError) as error:
@@ -227,15 +240,3 @@ def test_disconnect_stops_generation(server, client):
 def test_openapi_documents_the_v1_models(server):
     schemas = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]
     assert {"ChatCompletionRequest", "ChatCompletion", "EmbeddingRequest", "CompletionRequest"} <= set(schemas)
-
-
-def test_tool_calls_found_in_free_text():
-    names = frozenset({"get_weather"})
-    call = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
-    for text in (call, f"<tool_call>\n{call}\n</tool_call>", f"```json\n{call}\n```",
-                 '{"name": "get_weather", "parameters": {"city": "Paris"}}'):
-        content, calls = find_tool_calls(text, names)
-        assert content is None and len(calls) == 1
-        assert json.loads(calls[0].function.arguments) == {"city": "Paris"}
-    for text in ("It is sunny.", '{"name": "other", "arguments": {}}', '{"city": "Paris"}'):
-        assert find_tool_calls(text, names) == (text, [])

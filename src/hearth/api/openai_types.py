@@ -156,11 +156,20 @@ class ChatCompletionRequest(SamplingFields):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
+    # reasoning models: OpenAI's effort; "none"/"minimal" switch thinking off where a model can
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # hearth extras (extra_body): Ollama's think, and variables for the chat template, as
+    # llama-server's and vLLM's chat_template_kwargs (Qwen3's enable_thinking, ...)
+    think: bool | Literal["low", "medium", "high"] | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class AssistantMessage(OpenAIModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
+    # the model's reasoning: llama-server's and DeepSeek's name, and Ollama's (reasoning)
+    reasoning_content: str | None = None
+    reasoning: str | None = None
     tool_calls: list[ToolCallOut] | None = None
     refusal: str | None = None
 
@@ -182,16 +191,32 @@ class ChatCompletion(OpenAIModel):
     system_fingerprint: str
 
 
+class FunctionCallDelta(OpenAIModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
 class ToolCallDelta(OpenAIModel):
+    """A streamed call: the first delta of a call has its id, type and name, later ones only
+    argument text, all keyed by ``index``."""
+
     index: int = 0
-    id: str
-    type: Literal["function"] = "function"
-    function: FunctionCall
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: Any) -> dict[str, Any]:
+        data = {key: value for key, value in handler(self).items() if value is not None}
+        data["function"] = {key: value for key, value in data["function"].items() if value is not None}
+        return data
 
 
 class ChunkDelta(OpenAIModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
 
     @model_serializer(mode="wrap")

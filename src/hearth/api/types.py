@@ -113,17 +113,33 @@ class Options(WireModel):
 class ToolCallFunction(WireModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    index: int | None = None  # Ollama's: the call's place among the turn's calls
 
 
 class ToolCall(WireModel):
+    # hearth extra (Ollama sends none): the call's id, which a later "tool" message answers with
+    # tool_call_id; the OpenAI, Anthropic and Responses APIs hand it to their clients.
+    id: str | None = None
     function: ToolCallFunction
 
 
 class Message(WireModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
+    # the model's reasoning, apart from its answer (Ollama's field)
+    thinking: str | None = None
     images: list[str] | None = None
     tool_calls: list[ToolCall] | None = None
+    # on a "tool" message: which tool answered (Ollama's tool_name) and which call (OpenAI's id)
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
+# Ollama's think: true/false, or an effort for models that take one (gpt-oss).
+Think = bool | Literal["low", "medium", "high"] | None
+# How tools may be used, whichever API asked: "auto" (the model decides), "none", "required"
+# (some call), or {"name": ...} (that function).
+ToolChoice = Literal["auto", "none", "required"] | dict[str, Any] | None
 
 
 class GenerateRequest(WireModel):
@@ -140,6 +156,7 @@ class GenerateRequest(WireModel):
     stream: bool = True
     context: list[int] | None = None
     truncate: bool = True  # false: a prompt over num_ctx is a 400 with both token counts
+    think: Think = None
 
 
 class ChatRequest(WireModel):
@@ -152,6 +169,11 @@ class ChatRequest(WireModel):
     stream: bool = True
     # false: a chat over num_ctx is a 400 with both token counts, instead of dropping old turns
     truncate: bool = True
+    think: Think = None
+    # hearth extras: how tools may be used, and variables for the chat template (Qwen3's
+    # enable_thinking, ...), as llama-server's and vLLM's chat_template_kwargs
+    tool_choice: ToolChoice = None
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class RemoteMarker(WireModel):
@@ -177,6 +199,8 @@ class Timings(RemoteMarker):
     dropped_messages: int | None = None
     # hearth extra: the sampling seed used, so a random answer can be reproduced
     seed: int | None = None
+    # hearth extra: the stop string that ended the answer (Anthropic's stop_sequence)
+    stop_sequence: str | None = None
 
     def tokens_per_second(self) -> float:
         if not self.eval_count or not self.eval_duration:
@@ -188,6 +212,7 @@ class GenerateResponse(Timings):
     model: str
     created_at: datetime
     response: str = ""
+    thinking: str | None = None
     done: bool = False
     done_reason: str | None = None
     context: list[int] | None = None
@@ -243,6 +268,8 @@ class ShowResponse(RemoteMarker):
     model_info: dict[str, Any] = Field(default_factory=dict)
     modified_at: datetime | None = None
     adapters: list[str] = Field(default_factory=list)  # hearth extra: LoRA adapters and scales
+    # what the model can do: completion, tools, thinking, embedding, insert, vision
+    capabilities: list[str] = Field(default_factory=list)
 
 
 class PullRequest(WireModel):
@@ -390,7 +417,8 @@ class ProcessResponse(WireModel):
 
 
 class VersionResponse(WireModel):
-    version: str
+    version: str  # the Ollama API version hearth speaks (clients check it)
+    hearth_version: str | None = None
 
 
 class StatusResponse(WireModel):

@@ -24,12 +24,14 @@ def assemble(messages: list[dict[str, Any]], *, system: str | None,
     return head + list(preset) + messages
 
 
-def render_tokens(template: str, messages: list[dict[str, Any]], vocab: Tokenizer,
-                  tools: list[Any] | None = None) -> list[int]:
+def render_prompt(template: str, messages: list[dict[str, Any]], vocab: Tokenizer,
+                  tools: list[Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> tuple[str, list[int]]:
+    """The prompt text and its tokens; ``extra`` are template variables (enable_thinking, ...)."""
     from hearth.prompt.templates import render_chat
 
     text = render_chat(template, messages, add_generation_prompt=True, bos_token=vocab.bos_text,
-                       eos_token=vocab.eos_text, tools=tools)
+                       eos_token=vocab.eos_text, tools=tools, extra=extra)
     # Templates that write the BOS token themselves must not get a second one.
     add_special = not (vocab.bos_text and text.startswith(vocab.bos_text))
-    return vocab.tokenize(text, add_special=add_special, parse_special=True)
+    return text, vocab.tokenize(text, add_special=add_special, parse_special=True)

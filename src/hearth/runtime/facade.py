@@ -94,6 +94,10 @@ class Runtime:
              adapters: Adapters = ()) -> Iterator[ChatResponse]:
         yield from self._backend(request.model, adapters).chat(request, cancelled, adapters)
 
+    def count_chat_tokens(self, request: ChatRequest) -> int:
+        """How many prompt tokens a chat would read (Anthropic's count_tokens); local models only."""
+        return self._local_only(request.model, "counting tokens").count_chat_tokens(request)
+
     def embed(self, request: EmbedRequest) -> EmbedResponse:
         return self._backend(request.model).embed(request)
 

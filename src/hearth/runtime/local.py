@@ -27,10 +27,11 @@ from hearth.config import parse_duration
 from hearth.errors import InvalidRequest, ModelNotFound
 from hearth.names import ModelName
 from hearth.prompt.context import answer_room, fit_chat
-from hearth.prompt.conversation import assemble, render_tokens
-from hearth.runtime.generation import now, stream_responses
+from hearth.prompt.conversation import assemble, render_prompt
+from hearth.runtime.generation import as_delta, now, stream_responses
 from hearth.runtime.loaded import Adapters, Cancelled, PromptSetup
 from hearth.runtime.loader import ModelLoader
+from hearth.runtime.reply_plan import plan_for_chat, plan_reply, special_token_of, wire_calls
 from hearth.store import ModelStore, StoredModel
 
 
@@ -77,8 +78,10 @@ class LocalModels:
         options = request.options or Options()
         started = time.perf_counter_ns()
 
-        def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
-            return GenerateResponse(model=request.model, created_at=now(), response=text, done=done, **timing)
+        def make(piece: Any, done: bool = False, **timing: Any) -> GenerateResponse:
+            delta = as_delta(piece)
+            return GenerateResponse(model=request.model, created_at=now(), response=delta.content,
+                                    thinking=delta.thinking or None, done=done, **timing)
 
         if not request.prompt and not request.system and unloads_now(request.keep_alive):
             yield self._unload(model, make, started)
@@ -90,25 +93,30 @@ class LocalModels:
                            load_duration=load_ns)
                 return
             vocab = setup.loaded.engine.vocab
+            template = request.template or setup.template
+            plan = plan_reply(request.model, template, tools=None, think=request.think)
+            prompt_text = request.prompt
             if request.suffix:
                 tokens = vocab.fill_in_middle(request.prompt, request.suffix)
                 if tokens is None:
                     raise InvalidRequest(f"model '{request.model}' does not support insert (suffix): "
                                          "it has no fill-in-the-middle tokens")
             elif request.raw:
-                tokens = vocab.tokenize(request.prompt, add_special=True, parse_special=False)
+                # A hand-formatted prompt's <|im_start|> is the token, as in Ollama and llama-cli.
+                tokens = vocab.tokenize(request.prompt, add_special=True, parse_special=True)
             else:
                 messages = self._conversation(setup, [{"role": "user", "content": request.prompt}],
                                               request.system)
-                tokens = render_tokens(request.template or setup.template, messages, vocab)
+                prompt_text, tokens = render_prompt(template, messages, vocab, extra=plan.template_kwargs)
             if request.context:
                 # Ollama's (deprecated) conversation memory: an earlier exchange's tokens first.
                 bad = [t for t in request.context if not 0 <= t < vocab.size]
                 if bad:
                     raise InvalidRequest(f"context holds token ids out of range for this model: {bad[:5]}")
                 tokens = list(request.context) + tokens
+            parser = plan.parser(prompt_text) if plan.keep_special else None
             yield from stream_responses(setup, options, tokens, request.format, started, load_ns,
-                                        make, cancelled)
+                                        make, cancelled, parser=parser, keep_special=plan.keep_special)
 
     def chat(self, request: ChatRequest, cancelled: Cancelled = None,
              adapters: Adapters = ()) -> Iterator[ChatResponse]:
@@ -118,9 +126,16 @@ class LocalModels:
         options = request.options or Options()
         started = time.perf_counter_ns()
 
-        def make(text: str, done: bool = False, **timing: Any) -> ChatResponse:
-            return ChatResponse(model=request.model, created_at=now(),
-                                message=Message(role="assistant", content=text), done=done, **timing)
+        calls_so_far = 0
+
+        def make(piece: Any, done: bool = False, **timing: Any) -> ChatResponse:
+            nonlocal calls_so_far
+            delta = as_delta(piece)
+            calls = wire_calls(delta, calls_so_far)
+            calls_so_far += len(calls or ())
+            message = Message(role="assistant", content=delta.content, thinking=delta.thinking or None,
+                              tool_calls=calls)
+            return ChatResponse(model=request.model, created_at=now(), message=message, done=done, **timing)
 
         if not request.messages and unloads_now(request.keep_alive):
             yield self._unload(model, make, started)
@@ -131,14 +146,34 @@ class LocalModels:
                 yield make("", True, done_reason="load", total_duration=time.perf_counter_ns() - started,
                            load_duration=load_ns)
                 return
-            messages = self._conversation(setup, [m.model_dump(exclude_none=True) for m in request.messages])
+            plan = plan_for_chat(request.model, setup.template, request)
+            messages = self._conversation(setup, template_messages(request.messages))
             vocab = setup.loaded.engine.vocab
             context = setup.loaded.engine.context_length
-            fitted = fit_chat(messages, lambda kept: render_tokens(setup.template, kept, vocab, tools=request.tools),
-                              context, truncate=request.truncate,
+            rendered: list[str] = [""]
+
+            def render(kept: list[dict[str, Any]]) -> list[int]:
+                # Every candidate ends with the same generation prompt, which is what the parser reads.
+                rendered[0], tokens = render_prompt(setup.template, kept, vocab, tools=plan.tools,
+                                                    extra=plan.template_kwargs)
+                return tokens
+
+            fitted = fit_chat(messages, render, context, truncate=request.truncate,
                               answer_tokens=answer_room(context, options.merged_over(setup.parameters).num_predict))
+            parser = plan.parser(rendered[0]) if plan.keep_special else None
+            grammar = plan.tool_grammar(special_token_of(vocab)) if request.format is None else None
             yield from stream_responses(setup, options, fitted.tokens, request.format, started, load_ns,
-                                        make, cancelled, dropped_messages=fitted.dropped_messages)
+                                        make, cancelled, dropped_messages=fitted.dropped_messages,
+                                        parser=parser, grammar=grammar, keep_special=plan.keep_special)
+
+    def count_chat_tokens(self, request: ChatRequest) -> int:
+        """The prompt tokens ``request`` would read (Anthropic's count_tokens), model loaded."""
+        model = self.describe(request.model)
+        with self.loader.use(model, request.options or Options(), request.keep_alive) as (setup, _):
+            plan = plan_for_chat(request.model, setup.template, request)
+            messages = self._conversation(setup, template_messages(request.messages))
+            return len(render_prompt(setup.template, messages, setup.loaded.engine.vocab, tools=plan.tools,
+                                     extra=plan.template_kwargs)[1])
 
     def _unload(self, model: StoredModel, make: Any, started: int) -> Any:
         """An empty request with keep_alive 0: Ollama's way to unload a model, every instance."""
@@ -148,10 +183,11 @@ class LocalModels:
     def generate_tokens(self, setup: PromptSetup, prompt: str, options: Options,
                         fmt: Any = None) -> Iterator[GenerateResponse]:
         """Raw completion on an already loaded file, as ``hearth generate`` does."""
-        tokens = setup.loaded.engine.vocab.tokenize(prompt, add_special=True, parse_special=False)
+        tokens = setup.loaded.engine.vocab.tokenize(prompt, add_special=True, parse_special=True)
 
-        def make(text: str, done: bool = False, **timing: Any) -> GenerateResponse:
-            return GenerateResponse(model=setup.name, created_at=now(), response=text, done=done, **timing)
+        def make(piece: Any, done: bool = False, **timing: Any) -> GenerateResponse:
+            return GenerateResponse(model=setup.name, created_at=now(), response=as_delta(piece).content,
+                                    done=done, **timing)
 
         yield from stream_responses(setup, options, tokens, fmt, time.perf_counter_ns(), 0, make, None)
 
@@ -189,6 +225,16 @@ class LocalModels:
             if bad:
                 raise InvalidRequest(f"token ids out of range for this model (0..{vocab.size - 1}): {bad[:5]}")
             return vocab.detokenize(tokens)
+
+
+def template_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """Messages as templates read them: an assistant's thinking also as ``reasoning_content``,
+    the name Qwen3's template reads (gpt-oss's reads ``thinking``)."""
+    dumped = [m.model_dump(exclude_none=True) for m in messages]
+    for message in dumped:
+        if message.get("thinking"):
+            message.setdefault("reasoning_content", message["thinking"])
+    return dumped
 
 
 def unloads_now(keep_alive: Any) -> bool:

@@ -36,18 +36,41 @@ def show_response(model: StoredModel) -> ShowResponse:
 
     info = read_gguf(model.model_path)
     params = model.parameters
+    template = model.template or info.chat_template or ""
     return ShowResponse(
         license="\n\n".join(model.licenses) or (info.license or ""),
         modelfile=modelfile_text(model),
         parameters="\n".join(f"{k:<16} {v}" for k, vs in params.items() for v in _as_list(vs)),
-        template=model.template or info.chat_template or "",
+        template=template,
         system=model.system or "",
         details=model_details(model),
         messages=[Message(**m) for m in model.messages],
         model_info=info.summary(),
         modified_at=model.modified_at,
         adapters=[f"{path.name} (scale {scale:g})" for path, scale in model.adapters],
+        capabilities=capabilities(info, template),
     )
+
+
+# GGUF keys that name fill-in-the-middle tokens (newer and older spellings)
+FIM_KEYS = ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id")
+
+
+def capabilities(info: Any, template: str) -> list[str]:
+    """What the model can do, as Ollama lists it: read from the GGUF header and the template
+    (no engine is loaded for this)."""
+    from hearth.reply import detect_style, supports_tools
+
+    if info.pooling_type is not None and not template:
+        return ["embedding"]
+    found = ["completion"]
+    if template and supports_tools(template):
+        found.append("tools")
+    if template and detect_style(template).thinking is not None:
+        found.append("thinking")
+    if any(key in info.metadata for key in FIM_KEYS):
+        found.append("insert")
+    return found
 
 
 def _as_list(value: Any) -> list[Any]:

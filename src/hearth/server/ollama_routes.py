@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hearth.api.streams import join_stream
-from hearth.api.tool_arguments import arguments_object
 from hearth.api.types import (
     ChatRequest,
     ChatResponse,
@@ -64,7 +63,11 @@ async def root(request: Request) -> Any:
 
 @router.get("/api/version", response_model=VersionResponse)
 async def version() -> VersionResponse:
-    return VersionResponse(version=__version__)
+    # ``version`` is read by Ollama's clients as the Ollama release they talk to (Codex's
+    # ``--oss`` refuses anything below 0.13.4); hearth's own version goes beside it.
+    from hearth.version import OLLAMA_COMPAT_VERSION
+
+    return VersionResponse(version=OLLAMA_COMPAT_VERSION, hearth_version=__version__)
 
 
 @router.get("/api/tags", response_model=ListResponse)
@@ -111,28 +114,8 @@ async def generate(body: GenerateRequest, request: Request):
 @router.post("/api/chat", response_model=ChatResponse, response_model_exclude_none=True)
 async def chat(body: ChatRequest, request: Request):
     runtime = runtime_of(request)
-    # A remote provider returns tool calls itself; only local answers are read for them.
-    if body.tools and not runtime.is_remote(body.model):
-        return await _generation(request, lambda flag: chat_with_tools(runtime, body, flag), body.stream)
+    # Tool calls and thinking are read by the runtime (hearth.reply), the same for every API.
     return await _generation(request, lambda flag: runtime.chat(body, cancelled=flag), body.stream)
-
-
-def chat_with_tools(runtime: Runtime, body: ChatRequest, flag: Any):
-    """A chat whose answer may be a tool call. The answer is read whole before it is sent (as
-    one chunk, also when streaming): a call can only be recognized once it is complete."""
-
-    from hearth.api.types import Message, ToolCall, ToolCallFunction
-    from hearth.server.openai_tools import find_tool_calls
-
-    chunks = list(runtime.chat(body, cancelled=flag))
-    text = "".join(chunk.message.content for chunk in chunks)
-    names = frozenset(str(tool.get("function", {}).get("name", "")) for tool in body.tools or [])
-    content, calls = find_tool_calls(text, names)
-    tool_calls = [ToolCall(function=ToolCallFunction(
-                      name=call.function.name, arguments=arguments_object(call.function.arguments) or {}))
-                  for call in calls]
-    message = Message(role="assistant", content=content or "", tool_calls=tool_calls or None)
-    yield chunks[-1].model_copy(update={"message": message})
 
 
 @router.post("/api/embed", response_model=EmbedResponse, response_model_exclude_none=True)

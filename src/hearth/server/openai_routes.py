@@ -5,7 +5,7 @@ chunks become OpenAI objects, streamed as server-sent events (``data: {json}`` a
 ``data: [DONE]``). Errors before the first chunk are normal HTTP errors in OpenAI's shape
 (``ERROR_SHAPE``, see error_shapes.py); errors after it are one ``data: {"error": {...}}`` event.
 The field translation is ``openai_translate.py``, the running and streaming ``openai_stream.py``,
-tool calls ``openai_tools.py``; this module holds the routes and the chunk-to-event mapping.
+this module holds the routes and the chunk-to-event mapping.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from hearth.api.openai_types import (
     EmbeddingObject,
     EmbeddingRequest,
     EmbeddingUsage,
+    FunctionCallDelta,
     ModelList,
     ModelObject,
     ToolCallDelta,
@@ -48,7 +49,6 @@ from hearth.server import gateway
 from hearth.server.bridge import CancelFlag, call_in_thread
 from hearth.server.error_shapes import ErrorShape, openai_error_body
 from hearth.server.openai_stream import include_usage, run_to_end, sse_response
-from hearth.server.openai_tools import ToolPlan, plan_tools, read_output
 from hearth.server.openai_translate import (
     encode,
     finish_reason,
@@ -57,7 +57,10 @@ from hearth.server.openai_translate import (
     owner_of,
     prompt_of,
     sampling_options,
-    to_message,
+    think_of,
+    to_messages,
+    tool_call_out,
+    tool_choice_of,
     usage_of,
 )
 
@@ -122,13 +125,16 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
         return await gateway.forward(request, "chat/completions", body.stream)
     if body.logprobs:
         raise InvalidRequest("logprobs are not supported")
-    plan = plan_tools(body.tools, body.tool_choice)
+    # Tools, tool_choice and reasoning are the runtime's to apply (runtime/reply_plan.py): the
+    # model's own call format is parsed there, so this layer only translates.
     chat = ChatRequest(
         model=body.model,
-        messages=[to_message(m) for m in body.messages],
-        tools=plan.tools,
-        # A required tool call is a JSON schema too, and it wins over response_format.
-        format=plan.format or format_of(body.response_format),
+        messages=to_messages(body.messages),
+        tools=[tool.model_dump(exclude_none=True) for tool in body.tools] if body.tools else None,
+        tool_choice=tool_choice_of(body.tool_choice),
+        think=think_of(body.reasoning_effort, body.think),
+        chat_template_kwargs=body.chat_template_kwargs,
+        format=format_of(body.response_format),
         options=sampling_options(body, body.max_completion_tokens or body.max_tokens),
         keep_alive=body.keep_alive,
     )
@@ -140,17 +146,20 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     completion_id, created = new_id("chatcmpl"), int(time.time())
     if body.stream:
         return await sse_response(request, make,
-                                  lambda chunks: chat_events(chunks, body, plan, completion_id, created))
+                                  lambda chunks: chat_events(chunks, body, completion_id, created))
     chunks = await run_to_end(request, make)
     final = chunks[-1]
-    content, calls = read_output(plan, "".join(c.message.content for c in chunks))
-    message = AssistantMessage(content=content, tool_calls=calls or None)
+    content = "".join(c.message.content for c in chunks)
+    thinking = "".join(c.message.thinking or "" for c in chunks) or None
+    calls = [tool_call_out(call) for c in chunks for call in (c.message.tool_calls or ())]
+    message = AssistantMessage(content=content if content or not calls else None,
+                               reasoning_content=thinking, reasoning=thinking, tool_calls=calls or None)
     choice = ChatChoice(message=message, finish_reason=finish_reason(final.done_reason, bool(calls)))
     return ChatCompletion(id=completion_id, created=created, model=body.model, choices=[choice],
                           usage=usage_of(final), system_fingerprint=FINGERPRINT)
 
 
-async def chat_events(chunks: AsyncIterator[Any], body: ChatCompletionRequest, plan: ToolPlan,
+async def chat_events(chunks: AsyncIterator[Any], body: ChatCompletionRequest,
                       completion_id: str, created: int) -> AsyncIterator[ChatCompletionChunk]:
     def event(delta: ChunkDelta | None, finish: str | None = None, usage: Usage | None = None):
         choices = [] if delta is None else [ChunkChoice(delta=delta, finish_reason=finish)]
@@ -158,29 +167,29 @@ async def chat_events(chunks: AsyncIterator[Any], body: ChatCompletionRequest, p
                                    usage=usage, system_fingerprint=FINGERPRINT)
 
     yield event(ChunkDelta(role="assistant", content=""))
-    # With tools in play, whether the reply is a call is only known once all of it is there:
-    # it is buffered and sent at the end, as a content delta or a tool_calls delta.
-    buffered: list[str] = []
     final = None
+    called = False
     async for chunk in chunks:
-        text = chunk.message.content
-        if text and plan.active:
-            buffered.append(text)
-        elif text:
-            yield event(ChunkDelta(content=text))
+        message = chunk.message
+        if message.thinking:
+            yield event(ChunkDelta(reasoning_content=message.thinking, reasoning=message.thinking))
+        if message.content:
+            yield event(ChunkDelta(content=message.content))
+        for call in message.tool_calls or ():
+            # A call arrives whole: its id and name, then its arguments, keyed by its index.
+            out = tool_call_out(call)
+            index = call.function.index or 0
+            yield event(ChunkDelta(tool_calls=[ToolCallDelta(
+                index=index, id=out.id, type="function",
+                function=FunctionCallDelta(name=out.function.name, arguments=""))]))
+            yield event(ChunkDelta(tool_calls=[ToolCallDelta(
+                index=index, function=FunctionCallDelta(arguments=out.function.arguments))]))
+            called = True
         if chunk.done:
             final = chunk
     if final is None:
         return
-    calls = []
-    if plan.active:
-        content, calls = read_output(plan, "".join(buffered))
-        if content:
-            yield event(ChunkDelta(content=content))
-        if calls:
-            deltas = [ToolCallDelta(index=i, id=c.id, function=c.function) for i, c in enumerate(calls)]
-            yield event(ChunkDelta(tool_calls=deltas))
-    yield event(ChunkDelta(), finish_reason(final.done_reason, bool(calls)))
+    yield event(ChunkDelta(), finish_reason(final.done_reason, called))
     if include_usage(body):
         yield event(None, usage=usage_of(final))
 

@@ -5,6 +5,8 @@ finish reasons, usage, prompts, embedding encodings."""
 from __future__ import annotations
 
 import base64
+import json
+import secrets
 import struct
 from typing import Any
 
@@ -13,18 +15,25 @@ from pydantic import ValidationError
 from hearth.api.openai_types import (
     ChatMessage,
     ContentPart,
+    FunctionCall,
     HearthExtras,
+    NamedToolChoice,
     ResponseFormat,
     SamplingFields,
+    ToolCallOut,
     Usage,
 )
+from hearth.api.tool_arguments import read_arguments
 from hearth.api.types import Message, Options, ToolCall, ToolCallFunction
 from hearth.api.validation import first_problem
 from hearth.errors import InvalidModelName, InvalidRequest
 from hearth.names import ModelName
-from hearth.server.openai_tools import arguments_dict
 
 IMAGE_PARTS = {"image_url", "input_image", "image"}
+
+
+def new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
 
 
 def owner_of(name: str) -> str:
@@ -69,6 +78,22 @@ def text_of(content: str | list[ContentPart] | None) -> str:
     return "\n".join(texts)
 
 
+def to_messages(messages: list[ChatMessage]) -> list[Message]:
+    """OpenAI messages as hearth's; a tool result gets the name of the call it answers (Ollama's
+    tool_name), which some templates print."""
+    names: dict[str, str] = {}
+    converted = []
+    for message in messages:
+        out = to_message(message)
+        for call in out.tool_calls or ():
+            if call.id:
+                names[call.id] = call.function.name
+        if out.role == "tool" and out.tool_call_id:
+            out.tool_name = names.get(out.tool_call_id, message.name)
+        converted.append(out)
+    return converted
+
+
 def to_message(message: ChatMessage) -> Message:
     role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
     tool_calls = None
@@ -76,11 +101,44 @@ def to_message(message: ChatMessage) -> Message:
         if role != "assistant":
             raise InvalidRequest("only assistant messages may carry tool_calls")
         tool_calls = [
-            ToolCall(function=ToolCallFunction(
+            ToolCall(id=call.id, function=ToolCallFunction(
                 name=call.function.name, arguments=arguments_dict(call.function.name, call.function.arguments)))
             for call in message.tool_calls
         ]
-    return Message(role=role, content=text_of(message.content), tool_calls=tool_calls)
+    return Message(role=role, content=text_of(message.content), tool_calls=tool_calls,
+                   tool_call_id=message.tool_call_id if role == "tool" else None,
+                   tool_name=message.name if role == "tool" else None)
+
+
+def tool_choice_of(choice: str | NamedToolChoice | None) -> str | dict[str, Any] | None:
+    if isinstance(choice, NamedToolChoice):
+        return {"name": choice.function.name}
+    return choice
+
+
+def think_of(effort: str | None, think: bool | str | None) -> bool | str | None:
+    """Ollama's think (extra_body) wins; else OpenAI's reasoning_effort."""
+    if think is not None:
+        return think
+    if effort is None:
+        return None
+    return False if effort in ("none", "minimal") else effort
+
+
+def tool_call_out(call: ToolCall) -> ToolCallOut:
+    return ToolCallOut(id=call.id or new_call_id(),
+                       function=FunctionCall(name=call.function.name, arguments=json.dumps(call.function.arguments)))
+
+
+def arguments_dict(call_name: str, arguments: str) -> dict[str, Any]:
+    """An assistant message's tool-call arguments (a JSON string) as the dict templates expect."""
+    try:
+        value = read_arguments(arguments)
+    except ValueError as exc:
+        raise InvalidRequest(f"tool call '{call_name}': arguments are not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"tool call '{call_name}': arguments must be a JSON object")
+    return value
 
 
 def format_of(response_format: ResponseFormat | None) -> str | dict[str, Any] | None:
