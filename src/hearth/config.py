@@ -39,7 +39,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_NUM_THREAD", "", "CPU threads for generation (default: all cores)."),
         Setting("HEARTH_ORIGINS", "", "Extra browser origins allowed by CORS, comma-separated."),
         Setting("HEARTH_ALLOWED_HOSTS", "", "Extra Host header names the server accepts, comma-separated."),
-        Setting("HEARTH_API_KEY", "", "If set, clients must send 'Authorization: Bearer KEY'.", secret=True),
+        Setting("HEARTH_API_KEY", "", "If set, clients must send 'Authorization: Bearer KEY' (or 'x-api-key: KEY').", secret=True),
         Setting("HEARTH_OFFLINE", "0", "1 refuses every network download and remote provider call."),
         Setting("HEARTH_PROVIDER_TIMEOUT", "60", "Seconds to wait for a remote provider to connect or send the next piece."),
         Setting("HEARTH_PROVIDER_RETRIES", "2", "Retries of a remote call after a 429, a 5xx or a refused connection."),
@@ -55,6 +55,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("HEARTH_KV_CACHE_TYPE", "f16", "KV-cache type: f16, q8_0 or q4_0 (quantized types need flash attention)."),
         Setting("HEARTH_LOAD_TIMEOUT", "5m", "Longest a model runner may take to load a model before it is stopped."),
         Setting("HEARTH_RUNNER_TIMEOUT", "5m", "A runner silent or stuck in one step this long counts as hung: it is stopped and its requests fail."),
+        Setting("HEARTH_RESPONSES_KEEP", "1000", "Most responses /v1/responses keeps on disk for previous_response_id (oldest dropped)."),
     ]
 }
 
@@ -184,6 +185,10 @@ def crash_guard() -> bool:
 
 def download_parts() -> int:
     return _int("HEARTH_DOWNLOAD_PARTS", minimum=1)
+
+
+def responses_keep() -> int:
+    return _int("HEARTH_RESPONSES_KEEP", minimum=1)
 
 
 # Longer than this is forever: a finite deadline past it would overflow the clock's arithmetic

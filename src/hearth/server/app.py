@@ -40,7 +40,14 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> Any:
-    from hearth.server import hearth_routes, ollama_routes, openai_routes, web_routes
+    from hearth.server import (
+        anthropic_routes,
+        hearth_routes,
+        ollama_routes,
+        openai_routes,
+        responses_routes,
+        web_routes,
+    )
 
     # Ollama clients (and curl users) often send JSON without a JSON content type.
     app = FastAPI(title="hearth", version=__version__, strict_content_type=False,
@@ -50,6 +57,7 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
     app.state.metrics = Metrics()
     # Each API answers errors in its own clients' shape (error_shapes.py).
     app.state.error_shapes = ErrorShapes([ollama_routes.ERROR_SHAPE, openai_routes.ERROR_SHAPE,
+                                          anthropic_routes.ERROR_SHAPE, responses_routes.ERROR_SHAPE,
                                           hearth_routes.ERROR_SHAPE, web_routes.ERROR_SHAPE])
 
     @app.exception_handler(HearthError)
@@ -81,6 +89,8 @@ def create_app(runtime: Runtime | None = None, bind_host: str = "127.0.0.1") -> 
 
     app.include_router(ollama_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(anthropic_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(hearth_routes.router)
     app.include_router(web_routes.router)
 

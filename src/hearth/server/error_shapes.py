@@ -37,6 +37,33 @@ def openai_error_body(status: int, message: str, code: str | None = None,
                       **(details or {})}}
 
 
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",  # Anthropic's own is 529; hearth's busy queue answers 503
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    return ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+def anthropic_error_body(status: int, message: str, code: str | None = None,
+                         details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Anthropic's ``{"type": "error", "error": {"type", "message"}}``. A prompt over the
+    context window says so in Anthropic's own words: Claude Code reads "prompt is too long"
+    to know it should compact the conversation."""
+    details = details or {}
+    if code == "context_length_exceeded" and {"prompt_tokens", "context_length"} <= details.keys():
+        message = f"prompt is too long: {details['prompt_tokens']} tokens > {details['context_length']} maximum"
+    return {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
+
+
 @dataclass(frozen=True)
 class ErrorShape:
     prefix: str  # "/v1": the paths this shape answers for (the prefix itself and below it)

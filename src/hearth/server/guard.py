@@ -5,7 +5,8 @@
   evil.example resolves its own name to 127.0.0.1 to reach this server from the browser.
 - API key: with HEARTH_API_KEY set, every route except ``GET /``, ``GET /api/version`` and the
   web app's static files (``GET /app/...``, public code with no data in it; a browser cannot
-  send the key before the app has loaded) needs ``Authorization: Bearer KEY`` (401 otherwise).
+  send the key before the app has loaded) needs ``Authorization: Bearer KEY`` or, as Anthropic's
+  SDKs send it, ``x-api-key: KEY`` (401 otherwise).
   CORS preflights pass, as browsers send them without credentials.
 - Body size: over HEARTH_MAX_REQUEST_BYTES is 413, whether announced by Content-Length or
   discovered while reading a chunked body. Blob uploads stream to disk and are exempt.
@@ -46,6 +47,15 @@ def is_loopback(name: str) -> bool:
         return False
 
 
+def key_given(headers: dict[str, str], key: str) -> bool:
+    """``Authorization: Bearer KEY`` (OpenAI's and Ollama's clients, Claude Code), or
+    ``x-api-key: KEY`` (Anthropic's SDKs); either one right is enough."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" else ""
+    given = [value for value in (bearer, headers.get("x-api-key", "").strip()) if value]
+    return any(hmac.compare_digest(value.encode(), key.encode()) for value in given)
+
+
 class Guard:
     def __init__(self, app: Any, bind_host: str = "127.0.0.1") -> None:
         self.app = app
@@ -78,13 +88,12 @@ class Guard:
         key = config.api_key()
         is_preflight = method == "OPTIONS" and "access-control-request-method" in headers
         is_app_file = method in ("GET", "HEAD") and path.startswith("/app/")
-        if key and (method, path) not in OPEN_ROUTES and not is_preflight and not is_app_file:
-            given = headers.get("authorization", "")
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-                await reject(send, scope, 401, "missing or wrong API key: send 'Authorization: Bearer "
-                                              "<HEARTH_API_KEY>'", {"www-authenticate": "Bearer"})
-                return
+        needs_key = key and (method, path) not in OPEN_ROUTES and not is_preflight and not is_app_file
+        if needs_key and not key_given(headers, key):
+            await reject(send, scope, 401, "missing or wrong API key: send 'Authorization: Bearer "
+                                          "<HEARTH_API_KEY>' (or 'x-api-key: <HEARTH_API_KEY>')",
+                         {"www-authenticate": "Bearer"})
+            return
         if path.startswith("/api/blobs/"):
             await self.app(scope, receive, send)
             return
