@@ -15,6 +15,7 @@ from hearth.cli import (
     create,
     doctor,
     generate,
+    launch,
     models,
     pull,
     quality,
@@ -31,7 +32,7 @@ from hearth.version import __version__
 # The order `hearth --help` lists them in: using models, getting them, making them, serving.
 COMMAND_MODULES = [
     run, generate, search_cmd, pull, push_cmd, models, license_cmd, fit_cmd, create, quality,
-    interop_cmd, compare, serve, app_cmd, config_cmd, doctor,
+    interop_cmd, compare, serve, app_cmd, launch, config_cmd, doctor,
 ]
 
 DESCRIPTION = """\
@@ -47,6 +48,7 @@ examples:
   hearth license llama3.2                what the license allows, before you ship it
   hearth fit llama3.1:8b                 will it run on this machine?
   hearth app                             the web app in your browser
+  hearth launch claude --model M         Claude Code (or codex) on a local model
   hearth doctor                          something wrong? check the engine and this machine
   hearth run groq/llama-3.3-70b-versatile Hi   a remote provider's model (leaves your machine)
 """

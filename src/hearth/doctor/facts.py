@@ -156,7 +156,9 @@ def server_facts() -> dict[str, Any]:
     finally:
         connection.close()
     try:
-        version = json.loads(body).get("version")
+        # hearth's own version; "version" is the Ollama API version it speaks (older hearths: its own)
+        answer = json.loads(body)
+        version = answer.get("hearth_version") or answer.get("version")
     except (ValueError, AttributeError):
         version = None
     return {"address": address, "running": status == 200, "status": status, "version": version}

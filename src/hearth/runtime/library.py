@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hearth.api.types import ListResponse, ProgressFn, no_progress
-from hearth.errors import InvalidRequest, ModelNotFound
+from hearth.api.types import ListResponse, ProgressFn, ProgressResponse, no_progress
+from hearth.errors import InvalidRequest, ModelNotFound, StoreError
 from hearth.modelfile import Modelfile, Sources
 from hearth.names import ModelName
 from hearth.runtime.local import LocalModels
@@ -60,8 +60,59 @@ class ModelLibrary:
         closed = closed_model_error(name)
         if closed is not None:
             raise closed
+        installed = self._complete_in_store(name)
+        if installed is not None:
+            from hearth.licenses.enforce import enforce_policy
+
+            # The license was settled when it was first pulled; the policy may have changed.
+            enforce_policy(self.store, installed, action="pull")
+            # Nothing to fetch: answer as a pull that found every layer, without asking the
+            # source, which may be unreachable (offline, a registry that is down).
+            progress(ProgressResponse(status="pulling manifest"))
+            for layer in installed.manifest.layers:
+                progress(ProgressResponse(status=f"pulling {layer.digest[7:19]}", digest=layer.digest,
+                                          total=layer.size, completed=layer.size))
+            progress(ProgressResponse(status="success"))
+            return installed
         return pull_model(self.store, name, progress, accept_license=accept_license, ask=ask,
                           max_speed=max_speed, cancelled=cancelled, insecure=insecure)
+
+    def _complete_in_store(self, text: str) -> StoredModel | None:
+        """The stored model when ``text`` is a catalog or registry name whose manifest is in
+        the store with every blob it lists, else None (then the pull runs as usual). A catalog
+        tag that lists its file's digest must also match it: a changed entry is a new pull.
+        Hugging Face names, URLs and files always go to their source: the file a name picks
+        there can change."""
+        from hearth.catalog import find_tag
+        from hearth.hub import huggingface
+        from hearth.hub.registry import is_registry_name
+        from hearth.references import is_url, looks_like_path
+
+        text = text.strip()
+        if is_url(text) or looks_like_path(text) or huggingface.parse_reference(text) is not None:
+            return None
+        try:
+            name = ModelName.parse(text)
+        except InvalidRequest:
+            return None
+        if name.host in huggingface.SHORT_HOSTS:
+            return None
+        tag = find_tag(name)
+        if tag is None and not is_registry_name(name):
+            return None
+        try:
+            model = self.store.get(name)
+            weights = model.model_layer.digest
+        except (ModelNotFound, StoreError):
+            return None
+        blobs = self.store.blobs
+        layers = [model.manifest.config, *model.manifest.layers]
+        if not all(blobs.has(layer.digest) and blobs.size(layer.digest) == layer.size for layer in layers):
+            return None
+        wanted = tag.source.get("sha256") if tag is not None else None
+        if wanted and weights != f"sha256:{wanted}":
+            return None
+        return model
 
     def create(self, name: str, *, modelfile: str | Modelfile | None = None,
                from_path: str | Path | None = None, base_dir: Path | None = None,

@@ -84,7 +84,7 @@ async function checkServer() {
   const banner = $('#banner');
   try {
     const version = await getJSON('/api/version');
-    $('#server-version').textContent = `v${version.version}`;
+    $('#server-version').textContent = `v${version.hearth_version || version.version}`;
     await getJSON('/api/tags');
     showError(banner, '');
   } catch (error) {
