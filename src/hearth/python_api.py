@@ -53,17 +53,20 @@ def generate(
     system: str | None = None,
     format: str | dict[str, Any] | None = None,
     raw: bool = False,
+    think: bool | str | None = None,
     options: Options | dict[str, Any] | None = None,
     **option_values: Any,
 ) -> GenerateResponse | Iterator[GenerateResponse]:
     """Complete ``prompt`` with ``model``. Keyword options are Ollama's (temperature=0, seed=1, ...).
 
+    ``think`` (True/False, or "low"/"medium"/"high" for models that take an effort) asks a
+    reasoning model to think first; its reasoning is in ``.thinking``, apart from ``.response``.
     Returns the final ``GenerateResponse`` (``.response`` holds the text), or an iterator of
     chunks when ``stream=True``.
     """
     runtime = _get_runtime()
     request = GenerateRequest(model=model, prompt=prompt, system=system, format=format, raw=raw,
-                              options=_options(options, option_values), stream=stream)
+                              think=think, options=_options(options, option_values), stream=stream)
     with _pull_lock:
         runtime.ensure_model(model)
     chunks = runtime.generate(request)
@@ -77,18 +80,24 @@ def chat(
     stream: bool = False,
     format: str | dict[str, Any] | None = None,
     tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    think: bool | str | None = None,
     options: Options | dict[str, Any] | None = None,
     **option_values: Any,
 ) -> ChatResponse | Iterator[ChatResponse]:
     """Answer a conversation. ``messages`` are ``{"role": ..., "content": ...}`` dicts.
 
+    ``tools`` are OpenAI-style function definitions; the calls the model makes come back parsed
+    in ``.message.tool_calls`` (``tool_choice``: "auto", "none", "required" or
+    ``{"name": ...}``). ``think`` (True/False, or "low"/"medium"/"high") asks a reasoning model to
+    think first; its reasoning is in ``.message.thinking``, apart from ``.message.content``.
     Returns the final ``ChatResponse`` (``.message.content`` holds the answer), or an iterator
     of chunks when ``stream=True``.
     """
     runtime = _get_runtime()
     parsed = [m if isinstance(m, Message) else Message(**m) for m in messages]
-    request = ChatRequest(model=model, messages=parsed, format=format, tools=tools,
-                          options=_options(options, option_values), stream=stream)
+    request = ChatRequest(model=model, messages=parsed, format=format, tools=tools, tool_choice=tool_choice,
+                          think=think, options=_options(options, option_values), stream=stream)
     with _pull_lock:
         runtime.ensure_model(model)
     chunks = runtime.chat(request)

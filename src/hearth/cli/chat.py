@@ -12,12 +12,15 @@ from typing import Any
 from hearth.api.types import ChatRequest, Message, Options
 from hearth.cli.output import dimmed
 from hearth.cli.remote import announce, watched
-from hearth.cli.streaming import print_timings
+from hearth.cli.streaming import ReplyWriter, print_timings, shows_thinking
 from hearth.errors import HearthError
 
 HELP = """Available commands:
   /set parameter KEY VALUE   set a model option (e.g. /set parameter temperature 0)
   /set system TEXT           set the system prompt
+  /set think [LEVEL]         let a reasoning model think first, shown dimmed (LEVEL: low|medium|high)
+  /set nothink               answer without thinking
+  /set hidethinking          think, but show only the answer (/set nohidethinking shows it again)
   /show info|license|parameters|template|system
   /clear                     forget the conversation so far
   /save NAME                 save this session (system prompt, parameters, messages) as a model
@@ -29,7 +32,8 @@ Use \"\"\" to begin and end a multi-line message."""
 
 class ChatSession:
     def __init__(self, runtime: Any, model: str, options: Options, system: str | None,
-                 fmt: Any, verbose: bool, adapters: tuple[tuple[str, float], ...] = ()) -> None:
+                 fmt: Any, verbose: bool, adapters: tuple[tuple[str, float], ...] = (), *,
+                 think: bool | str | None = None, hide_thinking: bool = False) -> None:
         self.runtime = runtime
         self.adapters = adapters
         self.model = model
@@ -37,6 +41,8 @@ class ChatSession:
         self.system = system
         self.format = fmt
         self.verbose = verbose
+        self.think = think  # None: the model's own default
+        self.hide_thinking = hide_thinking
         self.history: list[Message] = []
 
     def loop(self) -> int:
@@ -77,17 +83,20 @@ class ChatSession:
     def _answer(self, text: str) -> None:
         self.history.append(Message(role="user", content=text))
         messages = ([Message(role="system", content=self.system)] if self.system else []) + self.history
-        request = ChatRequest(model=self.model, messages=messages, options=self.options, format=self.format)
+        request = ChatRequest(model=self.model, messages=messages, options=self.options, format=self.format,
+                              think=self.think)
         pieces: list[str] = []
+        thoughts: list[str] = []
+        writer = ReplyWriter(shows_thinking(self.think, self.hide_thinking))
         final = None
         try:
             chunks = self.runtime.chat(request, adapters=self.adapters) if self.adapters else self.runtime.chat(request)
             for chunk in watched(chunks, announce(self.model)):
-                if chunk.message.content:
-                    pieces.append(chunk.message.content)
-                    sys.stdout.write(chunk.message.content)
-                    sys.stdout.flush()
+                pieces.append(chunk.message.content)
+                thoughts.append(chunk.message.thinking or "")
+                writer.write(chunk.message.thinking, chunk.message.content)
                 final = chunk
+            writer.close_thinking(answer_follows=False)
         except KeyboardInterrupt:
             print("\n(stopped)")
         except HearthError as exc:
@@ -95,7 +104,9 @@ class ChatSession:
             print(f"\n{exc.cli_message()}", file=sys.stderr)
             return
         print("\n")
-        self.history.append(Message(role="assistant", content="".join(pieces)))
+        # The reasoning is kept with the answer, as Ollama does; templates that want it gone
+        # from earlier turns (Qwen3's) leave it out themselves.
+        self.history.append(Message(role="assistant", content="".join(pieces), thinking="".join(thoughts) or None))
         if final is not None and final.dropped_messages:
             print(dimmed(f"({final.dropped_messages} of the oldest messages no longer fit the context "
                          "window (num_ctx) and were left out; /clear starts afresh)"), file=sys.stderr)
@@ -133,6 +144,9 @@ class ChatSession:
             self.system = parts[2].strip().strip('"')
             print("Set system message.")
             return
+        if what in ("think", "nothink", "hidethinking", "nohidethinking"):
+            self._set_thinking(what, parts[2].strip() if len(parts) == 3 else None)
+            return
         if what == "parameter":
             rest = parts[2].split(maxsplit=1) if len(parts) == 3 else []
             if len(rest) != 2:
@@ -146,7 +160,28 @@ class ChatSession:
                 return
             print(f"Set parameter '{rest[0]}' to '{rest[1]}'")
             return
-        print("Usage: /set parameter KEY VALUE | /set system TEXT")
+        print("Usage: /set parameter KEY VALUE | /set system TEXT | /set think [low|medium|high] | /set nothink")
+
+    def _set_thinking(self, what: str, level: str | None) -> None:
+        from hearth.cli.streaming import THINK_LEVELS
+
+        if what == "hidethinking":
+            self.hide_thinking = True
+            print("Set 'hidethinking' mode.")
+        elif what == "nohidethinking":
+            self.hide_thinking = False
+            print("Set 'nohidethinking' mode.")
+        elif what == "nothink":
+            self.think = False
+            print("Set 'nothink' mode.")
+        elif level is None:
+            self.think = True
+            print("Set 'think' mode.")
+        elif level.lower() in THINK_LEVELS:
+            self.think = level.lower()
+            print(f"Set 'think' mode to '{self.think}'.")
+        else:
+            print("Usage: /set think [low|medium|high]")
 
     def _save(self, name: str) -> None:
         """A derived model, as Ollama's /save: FROM the current model, with this session's

@@ -24,8 +24,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--fallback", metavar="PROVIDER/MODEL",
                         help="if MODEL cannot answer here, send the prompt to this remote model "
                         "instead (it then leaves your machine)")
+    parser.add_argument("--think", nargs="?", const=True, type=think_value, metavar="true|false|low|medium|high",
+                        help="let a reasoning model think first (bare --think is true; the effort levels are "
+                        "for models that take one, such as gpt-oss); its thinking is shown dimmed before the "
+                        "answer")
+    parser.add_argument("--hidethinking", action="store_true",
+                        help="print only the answer, not the model's thinking (with --think, or a model that "
+                        "thinks by default)")
     parser.add_argument("--verbose", action="store_true", help="print timings and tokens/s")
     parser.set_defaults(handler=handle, engine_work=lambda args: f"running {args.model}")
+
+
+def think_value(text: str) -> bool | str:
+    from hearth.cli.streaming import parse_think
+    from hearth.errors import InvalidRequest
+
+    try:
+        return parse_think(text)
+    except InvalidRequest:
+        # argparse prints this as its own usage error (a prompt given after a bare --think lands here).
+        raise argparse.ArgumentTypeError("expected true, false, low, medium or high (put the prompt "
+                                         "before --think)") from None
 
 
 def parse_format(text: str | None):
@@ -59,10 +78,12 @@ def handle(args: argparse.Namespace) -> int:
     from hearth.cli.pull import pull_if_missing
     from hearth.cli.remote import chat_stream, check_fallback, fall_back
     from hearth.cli.streaming import (
+        ReplyWriter,
         parse_adapter_flags,
         parse_option_flags,
         print_timings,
-        stream_to_stdout,
+        shows_thinking,
+        write_reply,
     )
     from hearth.errors import HearthError
 
@@ -92,12 +113,13 @@ def handle(args: argparse.Namespace) -> int:
         from hearth.cli.chat import ChatSession
 
         return ChatSession(runtime, model, options, args.system, fmt, args.verbose,
-                           adapters if model == args.model else ()).loop()
+                           adapters if model == args.model else (), think=args.think,
+                           hide_thinking=args.hidethinking).loop()
     messages = []
     if args.system:
         messages.append(Message(role="system", content=args.system))
     messages.append(Message(role="user", content=prompt))
-    request = ChatRequest(model=model, messages=messages, options=options, format=fmt)
+    request = ChatRequest(model=model, messages=messages, options=options, format=fmt, think=args.think)
 
     def chat(request: ChatRequest):
         # Adapters belong to the local model, not to a remote fallback.
@@ -105,8 +127,8 @@ def handle(args: argparse.Namespace) -> int:
             return runtime.chat(request, adapters=adapters)
         return runtime.chat(request)
 
-    final = stream_to_stdout(chat_stream(chat, request, fallback if model == args.model else None),
-                             lambda c: c.message.content)
+    writer = ReplyWriter(shows_thinking(args.think, args.hidethinking))
+    final = write_reply(chat_stream(chat, request, fallback if model == args.model else None), writer)
     print()
     if args.verbose:
         print_timings(final)

@@ -1,4 +1,5 @@
-"""Printing a stream of responses, its timings, and turning ``key=value`` flags into options."""
+"""Printing a stream of responses (the model's reasoning before its answer), its timings, and
+turning ``key=value`` and ``--think`` flags into request values."""
 
 from __future__ import annotations
 
@@ -37,6 +38,93 @@ def stream_to_stdout(chunks: Iterable[Any], text_of) -> Any:
             out.write(text)
             out.flush()
         last = chunk
+    return last
+
+
+# Ollama's words around the reasoning, so that what people already match on keeps working.
+THINKING_OPENS = "Thinking..."
+THINKING_CLOSES = "...done thinking."
+THINK_LEVELS = ("low", "medium", "high")
+
+
+def parse_think(text: str | None) -> bool | str:
+    """``--think``'s value: bare (None) or "true" is on, "false" off, or an effort for models
+    that take one (gpt-oss)."""
+    word = (text or "true").strip().lower()
+    if word in ("true", "false"):
+        return word == "true"
+    if word in THINK_LEVELS:
+        return word
+    raise InvalidRequest(f"--think takes true, false, low, medium or high, not '{text}'")
+
+
+def shows_thinking(think: bool | str | None, hide: bool, out: Any = None) -> bool:
+    """Whether the reasoning is printed: never with --hidethinking; when asked for (--think);
+    and, when nothing was asked (a model that thinks by default), on a terminal only, so that
+    a pipe gets the answer alone."""
+    if hide or think is False:
+        return False
+    if think is not None:
+        return True
+    stream = out or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class ReplyWriter:
+    """Writes a streamed reply to stdout as it arrives: the model's reasoning first, dimmed
+    between "Thinking..." and "...done thinking." (plain words when stdout is not a terminal),
+    then the answer. With ``show_thinking`` off the reasoning is left out."""
+
+    def __init__(self, show_thinking: bool, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.show_thinking = show_thinking
+        self.in_thinking = False
+        self.thought = False  # a thinking section was closed: trim the answer's leading newlines
+        self.last = ""
+
+    def write(self, thinking: str | None, content: str | None) -> None:
+        from hearth.cli.output import dimmed
+
+        if thinking and self.show_thinking:
+            if not self.in_thinking:
+                self._put(dimmed(THINKING_OPENS, self.out) + "\n")
+                self.in_thinking = True
+                thinking = thinking.lstrip("\n")
+            if thinking:
+                self._put(dimmed(thinking, self.out), thinking)
+        if content:
+            self.close_thinking()
+            if self.thought:
+                content = content.lstrip("\n")
+                self.thought = not content
+            if content:
+                self._put(content)
+
+    def close_thinking(self, answer_follows: bool = True) -> None:
+        """End the thinking section, if one is open: the answer starts, or the reply ended
+        (cut short while thinking), when the caller's own newline ends the output."""
+        from hearth.cli.output import dimmed
+
+        if not self.in_thinking:
+            return
+        self.in_thinking = False
+        self.thought = True
+        before = "" if self.last.endswith("\n") else "\n"
+        self._put(before + dimmed(THINKING_CLOSES, self.out) + ("\n\n" if answer_follows else ""))
+
+    def _put(self, text: str, shown: str | None = None) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self.last = shown if shown is not None else text
+
+
+def write_reply(chunks: Iterable[Any], writer: ReplyWriter) -> Any:
+    """Write each chat chunk's reasoning and answer as it arrives; return the final chunk."""
+    last = None
+    for chunk in chunks:
+        writer.write(chunk.message.thinking, chunk.message.content)
+        last = chunk
+    writer.close_thinking(answer_follows=False)
     return last
 
 

@@ -1,5 +1,6 @@
-// The Chat view: model picker, streamed answers rendered as Markdown, stop and regenerate,
-// system prompt and parameters, speed figures, and the conversation list.
+// The Chat view: model picker, streamed answers rendered as Markdown (a reasoning model's
+// thinking in a collapsible block above), stop and regenerate, system prompt, parameters and the
+// Think toggle, speed figures, and the conversation list.
 
 import { isAbort, loadCloudModels, loadLocalModels, stream } from './api.js';
 import { cloudBadge, fitBadge, licenseBadge, plainBadge } from './badges.js';
@@ -41,6 +42,7 @@ export function initChat() {
     params: $('#chat-params'),
     system: $('#param-system'),
     empty: $('#chat-empty'),
+    think: addThinkToggle(),
   };
   $('#composer').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -94,6 +96,7 @@ export function initChat() {
   $('#export-json').addEventListener('click', () => exportConversation('json'));
   ui.system.addEventListener('input', readParameters);
   for (const [, selector] of OPTION_FIELDS) $(selector).addEventListener('input', readParameters);
+  ui.think.addEventListener('change', readParameters);
   ui.messages.addEventListener('click', onMessageClick);
   conversations.onChange(renderConversationList);
   // A reload or a closed tab mid-answer keeps what has arrived so far.
@@ -129,6 +132,16 @@ function setDrawer(open, moveFocus = true) {
   if (!moveFocus || open === wasOpen) return;
   if (open) $('#new-chat').focus();
   else if (getComputedStyle(toggle).display !== 'none') toggle.focus();
+}
+
+// The Think switch sits with the other parameters; it is made here rather than in index.html
+// because it belongs to this view's request (the "think" field of /api/chat).
+function addThinkToggle() {
+  const toggle = h('input', { type: 'checkbox', id: 'param-think' });
+  $('#chat-params').append(h('label', { class: 'field think', title: 'Ask a reasoning model to think before it answers' },
+    toggle, h('span', {}, 'Think'),
+    h('span', { class: 'hint' }, 'reasoning models: show their thinking before the answer')));
+  return toggle;
 }
 
 function autosize() {
@@ -226,6 +239,7 @@ function openConversation(conversation) {
     const value = conversation.options?.[name];
     $(selector).value = value === undefined || value === null ? '' : String(value);
   }
+  ui.think.checked = typeof conversation.think === 'boolean' ? conversation.think : settings.defaults().think === true;
   if (conversation.model) ui.picker.value = conversation.model;
   fillPicker();
   renderMessages();
@@ -242,7 +256,8 @@ function readParameters() {
     const value = raw === '' ? NaN : parse(raw);
     if (!Number.isNaN(value)) conversation.options[name] = value;
   }
-  settings.setDefaults({ system: conversation.system, options: conversation.options });
+  conversation.think = ui.think.checked;
+  settings.setDefaults({ system: conversation.system, options: conversation.options, think: conversation.think });
   if (conversation.messages.length) conversations.save(conversation);
 }
 
@@ -323,8 +338,14 @@ function renderMessages() {
 
 function messageElement(message) {
   const body = h('div', { class: 'msg-body' });
+  // The model's reasoning, above its answer (filled by fillThinking).
+  const thinking = message.role === 'assistant'
+    ? h('details', { class: 'msg-thinking', hidden: true },
+      h('summary', {}, 'Thinking'), h('div', { class: 'thinking-text' }))
+    : null;
   const element = h('article', { class: `msg ${message.role}`, 'aria-label': message.role === 'user' ? 'You' : 'Answer' },
     h('div', { class: 'msg-who' }, message.role === 'user' ? 'You' : (message.model || 'Assistant')),
+    thinking,
     body,
     h('div', { class: 'msg-error', role: 'alert', hidden: true }),
     h('div', { class: 'msg-stats' }),
@@ -338,12 +359,35 @@ function fillMessage(message, element = state.elements.get(message)) {
   if (!element) return;
   const body = element.querySelector('.msg-body');
   clear(body);
+  fillThinking(message, element.querySelector('.msg-thinking'));
   if (message.role === 'user') body.append(h('p', { class: 'plain' }, message.content));
   else if (message.content) body.append(renderMarkdown(message.content));
-  else if (message.pending) body.append(h('span', { class: 'typing', 'aria-label': 'waiting for the answer' }, '…'));
+  else if (message.pending && !message.thinking) {
+    body.append(h('span', { class: 'typing', 'aria-label': 'waiting for the answer' }, '…'));
+  }
   showError(element.querySelector('.msg-error'), message.error || '');
   const stats = element.querySelector('.msg-stats');
   stats.textContent = message.role === 'assistant' ? statsText(message) : '';
+}
+
+// Text only (textContent): the reasoning is shown as the model wrote it, never as markup.
+function fillThinking(message, details) {
+  if (!details) return;
+  const text = message.thinking || '';
+  details.hidden = !text;
+  if (!text) return;
+  // Open while there is no answer to read (streaming, or stopped while thinking); closed once
+  // when the answer starts. Between those the reader's own open or close is left alone.
+  const answered = !!message.content;
+  if (!answered && !details.dataset.state) {
+    details.open = true;
+    details.dataset.state = 'thinking';
+  } else if (answered && details.dataset.state !== 'answered') {
+    details.open = false;
+    details.dataset.state = 'answered';
+  }
+  details.querySelector('summary').textContent = message.pending && !answered ? 'Thinking…' : 'Thinking';
+  details.querySelector('.thinking-text').textContent = text;
 }
 
 function statsText(message) {
@@ -435,7 +479,10 @@ function requestMessages(conversation, upTo) {
   for (const message of conversation.messages) {
     if (message === upTo) break;
     if (message.role === 'assistant' && !message.content) continue;
-    messages.push({ role: message.role, content: message.content });
+    const sent = { role: message.role, content: message.content };
+    // Sent back as Ollama's CLI does; a template that drops earlier reasoning (Qwen3's) does so itself.
+    if (message.role === 'assistant' && message.thinking) sent.thinking = message.thinking;
+    messages.push(sent);
   }
   return messages;
 }
@@ -455,6 +502,7 @@ async function generate() {
   updateActions();
   const body = { model: conversation.model, messages: requestMessages(conversation, answer), stream: true };
   if (Object.keys(conversation.options || {}).length) body.options = conversation.options;
+  if (conversation.think) body.think = true;
 
   const started = performance.now();
   let ttft = null;
@@ -468,8 +516,10 @@ async function generate() {
   try {
     for await (const chunk of stream('/api/chat', body, controller.signal)) {
       const piece = chunk.message?.content || '';
-      if (piece && ttft === null) ttft = (performance.now() - started) / 1000;
+      const thought = chunk.message?.thinking || '';
+      if ((piece || thought) && ttft === null) ttft = (performance.now() - started) / 1000;
       answer.content += piece;
+      if (thought) answer.thinking = (answer.thinking || '') + thought;
       if (chunk.done) {
         const seconds = chunk.eval_duration ? chunk.eval_duration / 1e9 : 0;
         answer.stats = {
